@@ -1,0 +1,147 @@
+//! `ModelData`: the bytes of a model file plus optional hints about how they will be used.
+//!
+//! Anything that can hand out the whole file as `&[u8]` is model data: a slice, a `Vec<u8>`, a
+//! memory map (`weightmap-native`), a buffer filled from a browser `Blob` (`weightmap-wasm`).
+//! The hint methods do nothing by default; a memory-mapped implementation turns them into
+//! `madvise` calls.
+
+use core::ops::Range;
+
+/// How a range of the data is about to be accessed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Advice {
+    /// No particular pattern.
+    Normal,
+    /// Read front to back: read ahead aggressively.
+    Sequential,
+    /// Scattered reads: do not read ahead.
+    Random,
+    /// Will be read soon: start loading now.
+    WillNeed,
+}
+
+/// Where the bytes of a [`ModelData`] live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Backing {
+    /// Ordinary memory owned by the process (a `Vec`, a slice, a static).
+    Memory,
+    /// A memory-mapped file: pages load on first touch and can be given back.
+    Mmap,
+}
+
+/// The bytes of a model file, with optional access hints.
+///
+/// ```
+/// use weightmap_core::{Advice, Backing, ModelData};
+/// let data: Vec<u8> = b"GGUF".to_vec();
+/// assert_eq!(data.bytes(), b"GGUF");
+/// data.advise(0..4, Advice::Sequential); // a no-op for heap memory
+/// assert_eq!(data.backing(), Backing::Memory);
+/// ```
+pub trait ModelData {
+    /// The whole file.
+    fn bytes(&self) -> &[u8];
+
+    /// Hints how `range` will be accessed. Implementations that cannot act on it ignore it;
+    /// failures are not reported here (the implementing type offers fallible versions).
+    fn advise(&self, range: Range<usize>, advice: Advice) {
+        let _ = (range, advice);
+    }
+
+    /// Says `range` will not be read again soon, so its memory may be given back to the
+    /// system (for a mapped file, `MADV_DONTNEED`). Later reads still see the same bytes.
+    fn release(&self, range: Range<usize>) {
+        let _ = range;
+    }
+
+    /// Where the bytes live.
+    fn backing(&self) -> Backing {
+        Backing::Memory
+    }
+
+    /// Length of the data in bytes.
+    fn len(&self) -> usize {
+        self.bytes().len()
+    }
+
+    /// Whether the data is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl ModelData for [u8] {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+impl<const N: usize> ModelData for [u8; N] {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+macro_rules! forward_model_data {
+    ($($(#[$attr:meta])* [$($gen:tt)*] $ty:ty;)*) => {$(
+        $(#[$attr])*
+        impl<$($gen)*> ModelData for $ty {
+            fn bytes(&self) -> &[u8] {
+                (**self).bytes()
+            }
+            fn advise(&self, range: Range<usize>, advice: Advice) {
+                (**self).advise(range, advice)
+            }
+            fn release(&self, range: Range<usize>) {
+                (**self).release(range)
+            }
+            fn backing(&self) -> Backing {
+                (**self).backing()
+            }
+        }
+    )*};
+}
+
+forward_model_data! {
+    ['a, T: ModelData + ?Sized] &'a T;
+    #[cfg(feature = "alloc")]
+    [T: ModelData + ?Sized] alloc::boxed::Box<T>;
+    #[cfg(feature = "alloc")]
+    [T: ModelData + ?Sized] alloc::sync::Arc<T>;
+    #[cfg(feature = "alloc")]
+    [T: ModelData + ?Sized] alloc::rc::Rc<T>;
+}
+
+#[cfg(feature = "alloc")]
+impl ModelData for alloc::vec::Vec<u8> {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::{boxed::Box, sync::Arc, vec};
+
+    fn first<D: ModelData + ?Sized>(d: &D) -> Option<u8> {
+        d.bytes().first().copied()
+    }
+
+    #[test]
+    fn common_containers_are_model_data() {
+        let v = vec![7u8, 8];
+        assert_eq!(first(&v), Some(7));
+        assert_eq!(first(&v[..]), Some(7));
+        assert_eq!(first(&Box::<[u8]>::from(&v[..])), Some(7));
+        assert_eq!(first(&Arc::<[u8]>::from(&v[..])), Some(7));
+        assert_eq!(first(&&v), Some(7));
+        assert_eq!(first(&[9u8, 1]), Some(9));
+        assert_eq!(v.len(), 2);
+        assert!(!ModelData::is_empty(&v));
+        v.release(0..1);
+        assert_eq!(v.bytes(), &[7, 8]);
+    }
+}

@@ -1,0 +1,1 @@
+//! Helpers shared by weightmap's integration tests: locating the reference Python tooling and fixtures.
