@@ -414,8 +414,7 @@ impl<'a> Iterator for Strings<'a> {
 
 fn read_string<'a>(cur: &mut Cursor<'a>) -> Result<GgufStr<'a>> {
     let bytes = cur.string()?;
-    let offset = cur.absolute_pos().saturating_sub(bytes.len());
-    Ok(GgufStr { bytes, offset })
+    Ok(GgufStr::new(bytes, cur.absolute_pos().saturating_sub(bytes.len())))
 }
 
 pub(crate) fn read_scalar<'a>(cur: &mut Cursor<'a>, ty: ValueType) -> Result<Value<'a>> {

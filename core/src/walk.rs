@@ -359,7 +359,8 @@ impl<'a> TensorWalker<'a> {
                 });
             }
         }
-        let size = ggml_type.byte_size(shape).ok_or(Error::TensorTooLarge {
+        // Sizes past 63 bits cannot be offsets in any file (and ggml pads them with wrap-around).
+        let size = ggml_type.byte_size(shape).filter(|&s| s <= i64::MAX as u64).ok_or(Error::TensorTooLarge {
             name: short(),
             offset: info_offset as u64,
         })?;
