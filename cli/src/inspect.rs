@@ -25,7 +25,7 @@ pub enum InspectError {
         /// What was parsed.
         path: String,
         /// The parser's error.
-        source: weightmap_core::Error,
+        source: Box<weightmap_core::Error>,
     },
     /// Writing the report failed (other than a closed pipe).
     #[error("writing output: {0}")]
@@ -46,7 +46,7 @@ fn show<D: ModelData>(data: D, name: &str, json: bool, tensors: bool) -> Result<
     let file_len = data.bytes().len();
     let gguf = Gguf::parse(data).map_err(|source| InspectError::Parse {
         path: name.to_string(),
-        source,
+        source: Box::new(source),
     })?;
     let mut out = io::stdout().lock();
     let written = if json {

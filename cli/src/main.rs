@@ -51,7 +51,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let result = match cli.command {
-        Command::Inspect { file, json, tensors } => inspect::run(file.as_deref(), json, tensors),
+        Command::Inspect {
+            file,
+            json,
+            tensors,
+        } => inspect::run(file.as_deref(), json, tensors),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

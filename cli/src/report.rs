@@ -69,7 +69,12 @@ fn float_json(v: f64, shortest: &str) -> Json {
 }
 
 fn array_json(a: &Array<'_>) -> Json {
-    let head: Vec<Json> = a.iter().take(HEAD).map_while(Result::ok).map(|v| value_json(&v)).collect();
+    let head: Vec<Json> = a
+        .iter()
+        .take(HEAD)
+        .map_while(Result::ok)
+        .map(|v| value_json(&v))
+        .collect();
     let mut obj = Map::new();
     obj.insert("type".into(), a.element_type().name().into());
     obj.insert("len".into(), a.len().into());
@@ -106,12 +111,22 @@ pub fn text<D: ModelData>(
             Some(a) => format!("{}[{}]", a.element_type(), a.len()),
             None => e.value_type().to_string(),
         };
-        writeln!(out, "  {:width$}  {:16}  {}", e.key(), ty, value_text(&value))?;
+        writeln!(
+            out,
+            "  {:width$}  {:16}  {}",
+            e.key(),
+            ty,
+            value_text(&value)
+        )?;
     }
     writeln!(out, "\ntensors ({}):", gguf.tensor_count())?;
     if list_tensors {
         let width = gguf.tensors().map(|t| t.name().len()).max().unwrap_or(0);
-        writeln!(out, "  {:width$}  {:8}  {:24}  {:>12}  {:>12}", "name", "type", "shape", "offset", "bytes")?;
+        writeln!(
+            out,
+            "  {:width$}  {:8}  {:24}  {:>12}  {:>12}",
+            "name", "type", "shape", "offset", "bytes"
+        )?;
         for t in gguf.tensors() {
             let shape = format!("{:?}", t.shape());
             writeln!(
@@ -132,14 +147,30 @@ pub fn text<D: ModelData>(
         entry.1 = entry.1.saturating_add(t.n_elements());
         entry.2 = entry.2.saturating_add(t.size());
     }
-    writeln!(out, "  {:8}  {:>8}  {:>14}  {:>14}", "type", "tensors", "elements", "bytes")?;
+    writeln!(
+        out,
+        "  {:8}  {:>8}  {:>14}  {:>14}",
+        "type", "tensors", "elements", "bytes"
+    )?;
     for (ty, (count, elements, bytes)) in &totals {
-        writeln!(out, "  {:8}  {count:>8}  {elements:>14}  {bytes:>14}", ty.name())?;
+        writeln!(
+            out,
+            "  {:8}  {count:>8}  {elements:>14}  {bytes:>14}",
+            ty.name()
+        )?;
     }
-    let (count, elements, bytes) = totals
-        .values()
-        .fold((0, 0u64, 0u64), |acc, v| (acc.0 + v.0, acc.1.saturating_add(v.1), acc.2.saturating_add(v.2)));
-    writeln!(out, "  {:8}  {count:>8}  {elements:>14}  {bytes:>14}", "total")?;
+    let (count, elements, bytes) = totals.values().fold((0, 0u64, 0u64), |acc, v| {
+        (
+            acc.0 + v.0,
+            acc.1.saturating_add(v.1),
+            acc.2.saturating_add(v.2),
+        )
+    });
+    writeln!(
+        out,
+        "  {:8}  {count:>8}  {elements:>14}  {bytes:>14}",
+        "total"
+    )?;
     if !list_tensors && gguf.tensor_count() > 0 {
         writeln!(out, "  (--tensors lists each tensor)")?;
     }
@@ -150,7 +181,12 @@ fn value_text(value: &Value<'_>) -> String {
     match value {
         Value::String(s) => format!("{:?}", String::from_utf8_lossy(s.as_bytes())),
         Value::Array(a) => {
-            let mut items: Vec<String> = a.iter().take(HEAD).map_while(Result::ok).map(|v| value_text(&v)).collect();
+            let mut items: Vec<String> = a
+                .iter()
+                .take(HEAD)
+                .map_while(Result::ok)
+                .map(|v| value_text(&v))
+                .collect();
             if a.len() > HEAD as u64 {
                 items.push(format!("… {} more", a.len() - HEAD as u64));
             }

@@ -5,7 +5,10 @@ use std::process::{Command, Output};
 use serde_json::Value as Json;
 
 fn weightmap(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_weightmap")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_weightmap"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -25,17 +28,30 @@ fn json_is_one_object_in_file_order() {
     assert!(out.status.success());
     let v: Json = serde_json::from_slice(&out.stdout).unwrap();
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["version", "alignment", "data_offset", "metadata", "tensors"]);
+    assert_eq!(
+        keys,
+        ["version", "alignment", "data_offset", "metadata", "tensors"]
+    );
     assert_eq!(v["version"], 3);
     assert_eq!(v["metadata"][0]["key"], "general.architecture");
     assert_eq!(v["metadata"][0]["type"], "STRING");
     assert_eq!(v["metadata"][0]["value"], "llama");
-    let tokens = v["metadata"].as_array().unwrap().iter().find(|e| e["key"] == "tokenizer.ggml.tokens").unwrap();
+    let tokens = v["metadata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["key"] == "tokenizer.ggml.tokens")
+        .unwrap();
     assert_eq!(tokens["type"], "ARRAY");
     assert_eq!(tokens["value"]["type"], "STRING");
     assert_eq!(tokens["value"]["len"], 64);
     assert_eq!(tokens["value"]["head"].as_array().unwrap().len(), 8);
-    let eps = v["metadata"].as_array().unwrap().iter().find(|e| e["key"] == "llama.attention.layer_norm_rms_epsilon").unwrap();
+    let eps = v["metadata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["key"] == "llama.attention.layer_norm_rms_epsilon")
+        .unwrap();
     // The shortest decimal of the f32, not the widened f64 (9.999999747378752e-6).
     assert_eq!(eps["value"].as_f64(), Some(1e-5));
     let t = &v["tensors"][0];
@@ -55,12 +71,19 @@ fn bad_files_exit_1_with_the_typed_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("file not found"));
 
     let truncated = dir.path().join("truncated.gguf");
-    let sample = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/tiny-llama.gguf")).unwrap();
+    let sample = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../samples/tiny-llama.gguf"
+    ))
+    .unwrap();
     std::fs::write(&truncated, &sample[..100]).unwrap();
     let out = weightmap(&["inspect", "--json", truncated.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("truncated metadata"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("truncated metadata"),
+        "{out:?}"
+    );
 
     let out = weightmap(&["inspect", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
@@ -69,7 +92,10 @@ fn bad_files_exit_1_with_the_typed_error() {
 
 #[test]
 fn usage_errors_exit_2() {
-    assert_eq!(weightmap(&["inspect", "--no-such-flag"]).status.code(), Some(2));
+    assert_eq!(
+        weightmap(&["inspect", "--no-such-flag"]).status.code(),
+        Some(2)
+    );
     assert_eq!(weightmap(&[]).status.code(), Some(2));
     let help = weightmap(&["inspect", "--help"]);
     assert!(help.status.success());

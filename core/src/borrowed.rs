@@ -105,7 +105,11 @@ impl<'a> GgufRef<'a> {
 }
 
 /// Slices a tensor's bytes out of `bytes`, checking its range.
-pub(crate) fn view<'a>(bytes: &'a [u8], layout: &Layout, info: &TensorInfo<'a>) -> Result<TensorView<'a>> {
+pub(crate) fn view<'a>(
+    bytes: &'a [u8],
+    layout: &Layout,
+    info: &TensorInfo<'a>,
+) -> Result<TensorView<'a>> {
     let range = layout.data_range(info, bytes.len())?;
     let data = bytes.get(range).ok_or(Error::TensorOutOfBounds {
         name: Name::new(info.name().as_bytes()),

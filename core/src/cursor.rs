@@ -22,6 +22,7 @@ impl Endian {
         Endian::Little
     };
 
+    #[inline]
     pub(crate) fn u16(self, b: [u8; 2]) -> u16 {
         match self {
             Endian::Little => u16::from_le_bytes(b),
@@ -29,6 +30,7 @@ impl Endian {
         }
     }
 
+    #[inline]
     pub(crate) fn u32(self, b: [u8; 4]) -> u32 {
         match self {
             Endian::Little => u32::from_le_bytes(b),
@@ -36,6 +38,7 @@ impl Endian {
         }
     }
 
+    #[inline]
     pub(crate) fn u64(self, b: [u8; 8]) -> u64 {
         match self {
             Endian::Little => u64::from_le_bytes(b),
@@ -77,6 +80,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// The position in the whole file.
+    #[inline]
     pub(crate) fn absolute_pos(&self) -> usize {
         self.base.saturating_add(self.pos)
     }
@@ -106,6 +110,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Takes the next `len` bytes.
+    #[inline]
     pub(crate) fn take(&mut self, len: u64) -> Result<&'a [u8]> {
         let rest = self.data.get(self.pos..).unwrap_or(&[]);
         let bytes = usize::try_from(len)
@@ -116,6 +121,7 @@ impl<'a> Cursor<'a> {
         Ok(bytes)
     }
 
+    #[inline]
     pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
         let rest = self.data.get(self.pos..).unwrap_or(&[]);
         let (head, _) = rest
@@ -125,15 +131,18 @@ impl<'a> Cursor<'a> {
         Ok(*head)
     }
 
+    #[inline]
     pub(crate) fn u32(&mut self) -> Result<u32> {
         self.array().map(|b| self.endian.u32(b))
     }
 
+    #[inline]
     pub(crate) fn u64(&mut self) -> Result<u64> {
         self.array().map(|b| self.endian.u64(b))
     }
 
     /// A GGUF string: a u64 length, then that many bytes (not checked for UTF-8 here).
+    #[inline]
     pub(crate) fn string(&mut self) -> Result<&'a [u8]> {
         let len = self.u64()?;
         self.take(len)
@@ -226,10 +235,17 @@ mod tests {
         let mut c = Cursor::new(&data, 2, Endian::Little, Section::Metadata);
         assert_eq!(
             c.u64(),
-            Err(Error::Truncated { section: Section::Metadata, needed: 10, have: 6 })
+            Err(Error::Truncated {
+                section: Section::Metadata,
+                needed: 10,
+                have: 6
+            })
         );
         assert_eq!(c.pos(), 2);
-        assert!(matches!(c.take(u64::MAX), Err(Error::LengthOverflow { .. })));
+        assert!(matches!(
+            c.take(u64::MAX),
+            Err(Error::LengthOverflow { .. })
+        ));
     }
 
     #[test]
@@ -245,7 +261,11 @@ mod tests {
         let mut c = Cursor::new(&bad, 0, Endian::Little, Section::Metadata);
         assert_eq!(
             c.skip_strings(2),
-            Err(Error::Truncated { section: Section::Metadata, needed: 18 + 100, have: 23 })
+            Err(Error::Truncated {
+                section: Section::Metadata,
+                needed: 18 + 100,
+                have: 23
+            })
         );
     }
 
@@ -253,10 +273,17 @@ mod tests {
     fn huge_counts_fail_before_looping() {
         let data = [0u8; 16];
         let c = Cursor::new(&data, 0, Endian::Little, Section::Metadata);
-        assert!(matches!(c.ensure_room(u64::MAX, 8), Err(Error::LengthOverflow { .. })));
+        assert!(matches!(
+            c.ensure_room(u64::MAX, 8),
+            Err(Error::LengthOverflow { .. })
+        ));
         assert_eq!(
             c.ensure_room(3, 8),
-            Err(Error::Truncated { section: Section::Metadata, needed: 24, have: 16 })
+            Err(Error::Truncated {
+                section: Section::Metadata,
+                needed: 24,
+                have: 16
+            })
         );
     }
 }

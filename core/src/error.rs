@@ -377,7 +377,10 @@ mod tests {
 
     #[test]
     fn name_keeps_short_names_and_marks_long_ones() {
-        assert_eq!(Name::new(b"token_embd.weight").to_string(), "token_embd.weight");
+        assert_eq!(
+            Name::new(b"token_embd.weight").to_string(),
+            "token_embd.weight"
+        );
         let long = [b'a'; 100];
         let name = Name::new(&long);
         assert!(name.is_truncated());
@@ -394,7 +397,14 @@ mod tests {
     fn messages_name_the_cause() {
         let e = Error::UnsupportedVersion { version: 1 };
         assert!(e.to_string().contains("32-bit counts"));
-        let e = Error::Truncated { section: Section::Header, needed: 24, have: 4 };
-        assert_eq!(e.to_string(), "truncated header: 24 bytes needed, only 4 available");
+        let e = Error::Truncated {
+            section: Section::Header,
+            needed: 24,
+            have: 4,
+        };
+        assert_eq!(
+            e.to_string(),
+            "truncated header: 24 bytes needed, only 4 available"
+        );
     }
 }

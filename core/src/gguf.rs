@@ -2,7 +2,6 @@
 //! with name lookups and the checks that need memory (duplicates, overlapping tensors).
 
 use alloc::vec::Vec;
-use core::cmp::Ordering;
 use core::ops::Range;
 
 use crate::borrowed::view;
@@ -18,8 +17,16 @@ use crate::walk::{walk, Layout, MetadataEntry, TensorInfo, MAX_DIMS};
 #[derive(Debug, Clone, Copy)]
 enum StoredValue {
     Scalar(Value<'static>),
-    String { start: usize, len: usize },
-    Array { elem: ValueType, len: u64, start: usize, end: usize },
+    String {
+        start: usize,
+        len: usize,
+    },
+    Array {
+        elem: ValueType,
+        len: u64,
+        start: usize,
+        end: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -125,51 +132,44 @@ impl<D: ModelData> Gguf<D> {
     /// Sorts keys and tensor names for lookup, rejecting duplicates.
     fn index_names(&mut self) -> Result<()> {
         let bytes = self.data.bytes();
-        let key_of = |i: &u32| span(bytes, &self.entries[*i as usize].key);
-        let mut keys: Vec<u32> = (0..self.entries.len() as u32).collect();
-        keys.sort_unstable_by(|a, b| key_of(a).cmp(key_of(b)).then(a.cmp(b)));
-        if let Some(pair) = keys.windows(2).find(|w| key_of(&w[0]) == key_of(&w[1])) {
-            let later = &self.entries[pair[1] as usize];
-            return Err(Error::DuplicateKey {
-                key: Name::new(key_of(&pair[1])),
-                offset: later.offset as u64,
-            });
-        }
-        let name_of = |i: &u32| span(bytes, &self.tensors[*i as usize].name);
-        let mut names: Vec<u32> = (0..self.tensors.len() as u32).collect();
-        names.sort_unstable_by(|a, b| name_of(a).cmp(name_of(b)).then(a.cmp(b)));
-        if let Some(pair) = names.windows(2).find(|w| name_of(&w[0]) == name_of(&w[1])) {
-            let later = &self.tensors[pair[1] as usize];
-            return Err(Error::DuplicateTensor {
-                name: Name::new(name_of(&pair[1])),
-                offset: later.info_offset as u64,
-            });
-        }
-        self.keys_sorted = keys;
-        self.names_sorted = names;
+        self.keys_sorted = sort_unique(&self.entries, |e| span(bytes, &e.key)).map_err(|e| {
+            Error::DuplicateKey {
+                key: Name::new(span(bytes, &e.key)),
+                offset: e.offset as u64,
+            }
+        })?;
+        self.names_sorted = sort_unique(&self.tensors, |t| span(bytes, &t.name)).map_err(|t| {
+            Error::DuplicateTensor {
+                name: Name::new(span(bytes, &t.name)),
+                offset: t.info_offset as u64,
+            }
+        })?;
         Ok(())
     }
 
     /// Checks tensor ranges for overflow, overlap and (if asked) the end of the data.
     fn check_tensor_ranges(&self, check_data: bool) -> Result<()> {
-        let mut by_start: Vec<u32> = (0..self.tensors.len() as u32)
-            .filter(|&i| self.tensors[i as usize].size > 0)
-            .collect();
-        by_start.sort_unstable_by_key(|&i| self.tensors[i as usize].offset);
-        let file_len = if check_data { self.data.bytes().len() } else { usize::MAX };
-        let mut previous: Option<(u32, u64)> = None;
-        for &i in &by_start {
-            let info = self.info(i as usize);
+        let mut by_start: Vec<&IndexedTensor> =
+            self.tensors.iter().filter(|t| t.size > 0).collect();
+        by_start.sort_unstable_by_key(|t| t.offset);
+        let file_len = if check_data {
+            self.data.bytes().len()
+        } else {
+            usize::MAX
+        };
+        let mut previous: Option<(&IndexedTensor, usize)> = None;
+        for t in by_start {
+            let info = self.info(t);
             let range = self.layout.data_range(&info, file_len)?;
             if let Some((prev, prev_end)) = previous {
-                if (range.start as u64) < prev_end {
+                if range.start < prev_end {
                     return Err(Error::OverlappingTensors {
                         name: Name::new(info.name.as_bytes()),
-                        other: Name::new(self.info(prev as usize).name.as_bytes()),
+                        other: Name::new(self.info(prev).name.as_bytes()),
                     });
                 }
             }
-            previous = Some((i, range.end as u64));
+            previous = Some((t, range.end));
         }
         Ok(())
     }
@@ -214,7 +214,11 @@ impl<D: ModelData> Gguf<D> {
     pub fn required_len(&self) -> u64 {
         self.tensors
             .iter()
-            .map(|t| (self.layout.data_offset as u64).saturating_add(t.offset).saturating_add(t.size))
+            .map(|t| {
+                (self.layout.data_offset as u64)
+                    .saturating_add(t.offset)
+                    .saturating_add(t.size)
+            })
             .max()
             .unwrap_or(self.layout.tensor_info_end as u64)
     }
@@ -231,17 +235,16 @@ impl<D: ModelData> Gguf<D> {
 
     /// Metadata entries in file order.
     pub fn metadata(&self) -> impl ExactSizeIterator<Item = MetadataEntry<'_>> + '_ {
-        (0..self.entries.len()).map(|i| self.entry(i))
+        self.entries.iter().map(|e| self.entry(e))
     }
 
     /// The entry for `key`.
     pub fn entry_for(&self, key: &str) -> Option<MetadataEntry<'_>> {
         let bytes = self.data.bytes();
-        let found = self
-            .keys_sorted
-            .binary_search_by(|&i| cmp_span(bytes, &self.entries[i as usize].key, key))
-            .ok()?;
-        Some(self.entry(self.keys_sorted[found] as usize))
+        let found = lookup(&self.keys_sorted, &self.entries, key.as_bytes(), |e| {
+            span(bytes, &e.key)
+        })?;
+        Some(self.entry(found))
     }
 
     /// The value of `key`.
@@ -256,17 +259,16 @@ impl<D: ModelData> Gguf<D> {
 
     /// Tensor infos in file order.
     pub fn tensors(&self) -> impl ExactSizeIterator<Item = TensorInfo<'_>> + '_ {
-        (0..self.tensors.len()).map(|i| self.info(i))
+        self.tensors.iter().map(|t| self.info(t))
     }
 
     /// The info of the tensor called `name`.
     pub fn tensor_info(&self, name: &str) -> Option<TensorInfo<'_>> {
         let bytes = self.data.bytes();
-        let found = self
-            .names_sorted
-            .binary_search_by(|&i| cmp_span(bytes, &self.tensors[i as usize].name, name))
-            .ok()?;
-        Some(self.info(self.names_sorted[found] as usize))
+        let found = lookup(&self.names_sorted, &self.tensors, name.as_bytes(), |t| {
+            span(bytes, &t.name)
+        })?;
+        Some(self.info(found))
     }
 
     /// The tensor called `name` with its bytes.
@@ -287,16 +289,20 @@ impl<D: ModelData> Gguf<D> {
         self.layout.data_range(info, self.data.bytes().len())
     }
 
-    fn entry(&self, i: usize) -> MetadataEntry<'_> {
+    fn entry(&self, e: &IndexedEntry) -> MetadataEntry<'_> {
         let bytes = self.data.bytes();
-        let e = &self.entries[i];
         let value = match e.value {
             StoredValue::Scalar(v) => v,
             StoredValue::String { start, len } => {
                 let s = bytes.get(start..start.saturating_add(len)).unwrap_or(&[]);
                 Value::String(GgufStr::new(s, start))
             }
-            StoredValue::Array { elem, len, start, end } => {
+            StoredValue::Array {
+                elem,
+                len,
+                start,
+                end,
+            } => {
                 let body = bytes.get(start..end).unwrap_or(&[]);
                 Value::Array(Array::from_parts(elem, len, body, start, self.endian(), 1))
             }
@@ -309,8 +315,7 @@ impl<D: ModelData> Gguf<D> {
         }
     }
 
-    fn info(&self, i: usize) -> TensorInfo<'_> {
-        let t = &self.tensors[i];
+    fn info(&self, t: &IndexedTensor) -> TensorInfo<'_> {
         TensorInfo {
             name: core::str::from_utf8(span(self.data.bytes(), &t.name)).unwrap_or(""),
             ggml_type: t.ggml_type,
@@ -337,8 +342,35 @@ fn span<'a>(bytes: &'a [u8], range: &Range<usize>) -> &'a [u8] {
     bytes.get(range.clone()).unwrap_or(&[])
 }
 
-fn cmp_span(bytes: &[u8], range: &Range<usize>, key: &str) -> Ordering {
-    span(bytes, range).cmp(key.as_bytes())
+/// Positions of `items` sorted by `name`; on a duplicate name, the later of the two items.
+fn sort_unique<'b, T>(
+    items: &[T],
+    name: impl Fn(&T) -> &'b [u8],
+) -> core::result::Result<Vec<u32>, &T> {
+    let key = |i: &u32| items.get(*i as usize).map(&name).unwrap_or(&[]);
+    // Counts were checked to fit in u32 before indexing.
+    let mut order: Vec<u32> = (0..items.len() as u32).collect();
+    order.sort_unstable_by(|a, b| key(a).cmp(key(b)).then(a.cmp(b)));
+    for pair in order.windows(2) {
+        if let [a, b] = *pair {
+            if let (true, Some(later)) = (key(&a) == key(&b), items.get(b as usize)) {
+                return Err(later);
+            }
+        }
+    }
+    Ok(order)
+}
+
+/// The item whose name is `wanted`, by binary search over `sorted` positions.
+fn lookup<'s, 'b, T>(
+    sorted: &[u32],
+    items: &'s [T],
+    wanted: &[u8],
+    name: impl Fn(&T) -> &'b [u8],
+) -> Option<&'s T> {
+    let key = |i: &u32| items.get(*i as usize).map(&name).unwrap_or(&[]);
+    let found = sorted.binary_search_by(|i| key(i).cmp(wanted)).ok()?;
+    items.get(*sorted.get(found)? as usize)
 }
 
 /// The range of a string whose u64 length prefix starts at `offset`.

@@ -67,7 +67,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)]
-#![cfg_attr(test, allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used))]
+#![cfg_attr(
+    test,
+    allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
+)]
 
 #[cfg(any(feature = "alloc", test))]
 extern crate alloc;
@@ -101,5 +104,6 @@ pub use range::{align_up, checked_range, checked_slice};
 pub use tensor::{TensorElement, TensorView};
 pub use value::{Array, ArrayIter, GgufStr, Strings, Value, ValueType, MAX_ARRAY_DEPTH};
 pub use walk::{
-    Header, Layout, MetadataEntry, TensorInfo, ALIGNMENT_KEY, DEFAULT_ALIGNMENT, HEADER_SIZE, MAGIC, MAX_DIMS,
+    Header, Layout, MetadataEntry, TensorInfo, ALIGNMENT_KEY, DEFAULT_ALIGNMENT, HEADER_SIZE,
+    MAGIC, MAX_DIMS,
 };

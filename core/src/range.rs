@@ -94,7 +94,7 @@ mod tests {
         #[test]
         fn align_up_is_the_smallest_multiple_at_or_above(value: u64, shift in 0u32..40) {
             let align = 1u64 << shift;
-            let wide = (u128::from(value) + u128::from(align) - 1) / u128::from(align) * u128::from(align);
+            let wide = u128::from(value).div_ceil(u128::from(align)) * u128::from(align);
             match align_up(value, align) {
                 Some(v) => {
                     prop_assert_eq!(u128::from(v), wide);

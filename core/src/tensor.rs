@@ -126,6 +126,7 @@ impl<'a> TensorView<'a> {
     /// [`GgmlType::type_size`] bytes each.
     pub fn blocks(&self) -> ChunksExact<'a, u8> {
         // type_size is at most 292 and never zero.
-        self.bytes.chunks_exact(self.ggml_type().type_size() as usize)
+        self.bytes
+            .chunks_exact(self.ggml_type().type_size() as usize)
     }
 }

@@ -149,7 +149,10 @@ impl Builder {
 /// A small valid file used by documentation examples: architecture `test`, a 4-element F32
 /// tensor `norm.weight` = [1, 2, 3, 4] and a 32-element Q8_0 tensor `embd.weight`.
 pub fn sample_file() -> Vec<u8> {
-    let f32s: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let f32s: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
     Builder::default()
         .kv_str("general.architecture", "test")
         .kv_u32("test.block_count", 1)

@@ -372,6 +372,7 @@ pub struct ArrayIter<'a> {
 impl<'a> Iterator for ArrayIter<'a> {
     type Item = Result<Value<'a>>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         self.left = self.left.checked_sub(1)?;
         let value = read_value(&mut self.cur, self.elem, b"", self.depth);
@@ -397,6 +398,7 @@ pub struct Strings<'a> {
 impl<'a> Iterator for Strings<'a> {
     type Item = Result<&'a str>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         self.left = self.left.checked_sub(1)?;
         let item = read_string(&mut self.cur).and_then(|s| s.to_str());
@@ -412,11 +414,16 @@ impl<'a> Iterator for Strings<'a> {
     }
 }
 
+#[inline]
 fn read_string<'a>(cur: &mut Cursor<'a>) -> Result<GgufStr<'a>> {
     let bytes = cur.string()?;
-    Ok(GgufStr::new(bytes, cur.absolute_pos().saturating_sub(bytes.len())))
+    Ok(GgufStr::new(
+        bytes,
+        cur.absolute_pos().saturating_sub(bytes.len()),
+    ))
 }
 
+#[inline]
 pub(crate) fn read_scalar<'a>(cur: &mut Cursor<'a>, ty: ValueType) -> Result<Value<'a>> {
     let e = cur.endian;
     Ok(match ty {
@@ -438,6 +445,7 @@ pub(crate) fn read_scalar<'a>(cur: &mut Cursor<'a>, ty: ValueType) -> Result<Val
 
 /// Reads one value of type `ty` at the cursor, walking (and so validating the extent of)
 /// arrays. `key` names the entry in errors; `depth` is the nesting level of the value.
+#[inline]
 pub(crate) fn read_value<'a>(
     cur: &mut Cursor<'a>,
     ty: ValueType,
@@ -484,7 +492,14 @@ pub(crate) fn read_array<'a>(cur: &mut Cursor<'a>, key: &[u8], depth: u32) -> Re
     }
     let bytes = cur.data().get(first..cur.pos()).unwrap_or(&[]);
     let offset = cur.base().saturating_add(first);
-    Ok(Array::from_parts(elem, len, bytes, offset, cur.endian, depth + 1))
+    Ok(Array::from_parts(
+        elem,
+        len,
+        bytes,
+        offset,
+        cur.endian,
+        depth + 1,
+    ))
 }
 
 #[cfg(test)]
@@ -507,7 +522,10 @@ mod tests {
 
     #[test]
     fn fixed_arrays_index_in_place() {
-        let body: Vec<u8> = [1.5f32, -2.0, 0.25].iter().flat_map(|f| f.to_le_bytes()).collect();
+        let body: Vec<u8> = [1.5f32, -2.0, 0.25]
+            .iter()
+            .flat_map(|f| f.to_le_bytes())
+            .collect();
         let bytes = array_bytes(6, 3, &body);
         let a = parse(&bytes).unwrap();
         assert_eq!(a.len(), 3);
@@ -528,7 +546,12 @@ mod tests {
         let a = parse(&bytes).unwrap();
         let mut it = a.strings().unwrap();
         assert_eq!(it.next(), Some(Ok("ok")));
-        assert_eq!(it.next(), Some(Err(Error::StringNotUtf8 { offset: 12 + 10 + 8 })));
+        assert_eq!(
+            it.next(),
+            Some(Err(Error::StringNotUtf8 {
+                offset: 12 + 10 + 8
+            }))
+        );
         assert_eq!(it.next(), None);
     }
 
@@ -554,8 +577,17 @@ mod tests {
         let bytes = array_bytes(10, 1 << 61, &[0; 8]);
         assert!(matches!(parse(&bytes), Err(Error::LengthOverflow { .. })));
         let bytes = array_bytes(8, 500_000_000, &[0; 8]);
-        assert!(matches!(parse(&bytes), Err(Error::Truncated { needed: 4_000_000_012, .. })));
+        assert!(matches!(
+            parse(&bytes),
+            Err(Error::Truncated {
+                needed: 4_000_000_012,
+                ..
+            })
+        ));
         let bytes = array_bytes(13, 1, &[0; 8]);
-        assert!(matches!(parse(&bytes), Err(Error::UnknownValueType { type_id: 13, .. })));
+        assert!(matches!(
+            parse(&bytes),
+            Err(Error::UnknownValueType { type_id: 13, .. })
+        ));
     }
 }

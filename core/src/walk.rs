@@ -243,7 +243,9 @@ impl<'a> TensorInfo<'a> {
     /// Number of elements (1 for a tensor with no dimensions).
     pub fn n_elements(&self) -> u64 {
         // Checked when the file was parsed: the product fits in 63 bits.
-        self.shape().iter().fold(1u64, |acc, &d| acc.saturating_mul(d))
+        self.shape()
+            .iter()
+            .fold(1u64, |acc, &d| acc.saturating_mul(d))
     }
 
     /// Offset of the data relative to the start of the data section.
@@ -271,7 +273,12 @@ pub(crate) struct TensorWalker<'a> {
 }
 
 impl<'a> TensorWalker<'a> {
-    pub(crate) fn new(bytes: &'a [u8], start: usize, header: &Header, alignment: u32) -> Result<Self> {
+    pub(crate) fn new(
+        bytes: &'a [u8],
+        start: usize,
+        header: &Header,
+        alignment: u32,
+    ) -> Result<Self> {
         let cur = Cursor::new(bytes, start, header.endian, Section::TensorInfo);
         // Each info needs at least a name length, n_dims, type and offset: 8 + 4 + 4 + 8.
         cur.ensure_room(header.n_tensors, 24)?;
@@ -360,10 +367,13 @@ impl<'a> TensorWalker<'a> {
             }
         }
         // Sizes past 63 bits cannot be offsets in any file (and ggml pads them with wrap-around).
-        let size = ggml_type.byte_size(shape).filter(|&s| s <= i64::MAX as u64).ok_or(Error::TensorTooLarge {
-            name: short(),
-            offset: info_offset as u64,
-        })?;
+        let size = ggml_type
+            .byte_size(shape)
+            .filter(|&s| s <= i64::MAX as u64)
+            .ok_or(Error::TensorTooLarge {
+                name: short(),
+                offset: info_offset as u64,
+            })?;
         if offset % u64::from(self.alignment) != 0 {
             return Err(Error::MisalignedTensor {
                 name: short(),
@@ -416,7 +426,11 @@ pub struct Layout {
 
 impl Layout {
     /// The absolute byte range of a tensor's data, checked against `file_len`.
-    pub(crate) fn data_range(&self, info: &TensorInfo<'_>, file_len: usize) -> Result<Range<usize>> {
+    pub(crate) fn data_range(
+        &self,
+        info: &TensorInfo<'_>,
+        file_len: usize,
+    ) -> Result<Range<usize>> {
         let out_of_bounds = |start: u64, end: u64| Error::TensorOutOfBounds {
             name: Name::new(info.name.as_bytes()),
             start,

@@ -22,8 +22,15 @@ fn parse(bytes: &[u8]) -> Result<Gguf<&[u8]>, Error> {
     // overlap detection).
     let borrowed = GgufRef::parse(bytes);
     match &indexed {
-        Ok(_) => assert!(borrowed.is_ok(), "borrowed rejected a valid file: {borrowed:?}"),
-        Err(Error::DuplicateKey { .. } | Error::DuplicateTensor { .. } | Error::OverlappingTensors { .. }) => {}
+        Ok(_) => assert!(
+            borrowed.is_ok(),
+            "borrowed rejected a valid file: {borrowed:?}"
+        ),
+        Err(
+            Error::DuplicateKey { .. }
+            | Error::DuplicateTensor { .. }
+            | Error::OverlappingTensors { .. },
+        ) => {}
         Err(e) => assert_eq!(borrowed.err().as_ref(), Some(e)),
     }
     indexed
@@ -49,7 +56,10 @@ fn every_truncation_reports_bytes_needed() {
         match Gguf::parse_header(&file[..len]) {
             Err(Error::Truncated { needed, have, .. }) => {
                 assert_eq!(have, len as u64);
-                assert!(needed > len as u64 && needed as usize <= header_end, "len {len}: needed {needed}");
+                assert!(
+                    needed > len as u64 && needed as usize <= header_end,
+                    "len {len}: needed {needed}"
+                );
                 // Reading the prefix it asks for always gets further.
                 let next = Gguf::parse_header(&file[..needed as usize]);
                 assert!(!matches!(next, Err(Error::Truncated { needed: n, .. }) if n <= needed));
@@ -60,26 +70,56 @@ fn every_truncation_reports_bytes_needed() {
     let g = Gguf::parse_header(&file[..header_end]).unwrap();
     assert_eq!(g.required_len(), file.len() as u64);
     // The header parsed, but tensor data beyond the prefix is reported, not read.
-    assert!(matches!(g.tensor("b.weight"), Err(Error::TensorOutOfBounds { .. })));
-    assert!(matches!(Gguf::parse(&file[..file.len() - 1]), Err(Error::TensorOutOfBounds { .. })));
+    assert!(matches!(
+        g.tensor("b.weight"),
+        Err(Error::TensorOutOfBounds { .. })
+    ));
+    assert!(matches!(
+        Gguf::parse(&file[..file.len() - 1]),
+        Err(Error::TensorOutOfBounds { .. })
+    ));
 }
 
 #[test]
 fn magic_and_version() {
-    assert!(matches!(parse(b"GGUF"), Err(Error::Truncated { needed: 24, have: 4, .. })));
-    assert!(matches!(parse(b"GGML\0\0\0\0"), Err(Error::BadMagic { found: [b'G', b'G', b'M', b'L'] })));
+    assert!(matches!(
+        parse(b"GGUF"),
+        Err(Error::Truncated {
+            needed: 24,
+            have: 4,
+            ..
+        })
+    ));
+    assert!(matches!(
+        parse(b"GGML\0\0\0\0"),
+        Err(Error::BadMagic {
+            found: [b'G', b'G', b'M', b'L']
+        })
+    ));
     for version in [0u32, 1, 4, 0xFFFF] {
         let b = Builder { version, ..valid() };
-        assert_eq!(error_of(&b), Error::UnsupportedVersion { version }, "version {version}");
+        assert_eq!(
+            error_of(&b),
+            Error::UnsupportedVersion { version },
+            "version {version}"
+        );
     }
-    let v2 = Builder { version: 2, ..valid() };
+    let v2 = Builder {
+        version: 2,
+        ..valid()
+    };
     assert_eq!(parse(&v2.build()).unwrap().version(), 2);
 }
 
 #[test]
 fn big_endian_files_parse_and_refuse_typed_views() {
-    let mut b = Builder { endian: Endian::Big, ..Builder::default() };
-    b = b.kv_u32("general.alignment", 32).kv_str("general.architecture", "be");
+    let mut b = Builder {
+        endian: Endian::Big,
+        ..Builder::default()
+    };
+    b = b
+        .kv_u32("general.alignment", 32)
+        .kv_str("general.architecture", "be");
     let data: Vec<u8> = (0..4).flat_map(|i| (i as f32).to_be_bytes()).collect();
     b = b.tensor("t", &[4], 0, &data);
     let file = b.build();
@@ -94,14 +134,42 @@ fn big_endian_files_parse_and_refuse_typed_views() {
 
 #[test]
 fn counts_that_cannot_fit() {
-    let b = Builder { n_kv: Some(500_000_000), ..Builder::default() };
-    assert!(matches!(error_of(&b), Error::Truncated { section: Section::Metadata, needed: 6_000_000_024, .. }));
-    let b = Builder { n_tensors: Some(500_000_000), ..Builder::default() };
-    assert!(matches!(error_of(&b), Error::Truncated { section: Section::TensorInfo, .. }));
-    let b = Builder { n_kv: Some(u64::MAX), ..Builder::default() };
+    let b = Builder {
+        n_kv: Some(500_000_000),
+        ..Builder::default()
+    };
+    assert!(matches!(
+        error_of(&b),
+        Error::Truncated {
+            section: Section::Metadata,
+            needed: 6_000_000_024,
+            ..
+        }
+    ));
+    let b = Builder {
+        n_tensors: Some(500_000_000),
+        ..Builder::default()
+    };
+    assert!(matches!(
+        error_of(&b),
+        Error::Truncated {
+            section: Section::TensorInfo,
+            ..
+        }
+    ));
+    let b = Builder {
+        n_kv: Some(u64::MAX),
+        ..Builder::default()
+    };
     assert!(matches!(error_of(&b), Error::LengthOverflow { .. }));
-    let b = Builder { n_kv: Some(3), ..valid() };
-    assert!(matches!(error_of(&b), Error::Truncated { .. } | Error::UnknownValueType { .. } | Error::EmptyKey { .. }));
+    let b = Builder {
+        n_kv: Some(3),
+        ..valid()
+    };
+    assert!(matches!(
+        error_of(&b),
+        Error::Truncated { .. } | Error::UnknownValueType { .. } | Error::EmptyKey { .. }
+    ));
 }
 
 #[test]
@@ -161,10 +229,18 @@ fn alignment_rules() {
     assert!(matches!(error_of(&b), Error::AlignmentType { .. }));
     let b = valid().kv_str("general.alignment", "32");
     assert!(matches!(error_of(&b), Error::AlignmentType { .. }));
-    let b = valid().kv_u32("general.alignment", 32).kv_u32("general.alignment", 32);
+    let b = valid()
+        .kv_u32("general.alignment", 32)
+        .kv_u32("general.alignment", 32);
     assert!(matches!(error_of(&b), Error::DuplicateKey { .. }));
-    let mut b = Builder { alignment: 64, ..Builder::default() }.kv_u32("general.alignment", 64);
-    b = b.tensor("x", &[4], 0, &f32_bytes(4)).tensor("y", &[4], 0, &f32_bytes(4));
+    let mut b = Builder {
+        alignment: 64,
+        ..Builder::default()
+    }
+    .kv_u32("general.alignment", 64);
+    b = b
+        .tensor("x", &[4], 0, &f32_bytes(4))
+        .tensor("y", &[4], 0, &f32_bytes(4));
     let file = b.build();
     let g = parse(&file).unwrap();
     assert_eq!(g.alignment(), 64);
@@ -179,40 +255,102 @@ fn with_tensor(t: RawTensor) -> Builder {
 }
 
 fn raw(name: &[u8], dims: &[u64], type_id: u32, offset: u64) -> RawTensor {
-    RawTensor { name: name.to_vec(), dims: dims.to_vec(), n_dims: dims.len() as u32, type_id, offset }
+    RawTensor {
+        name: name.to_vec(),
+        dims: dims.to_vec(),
+        n_dims: dims.len() as u32,
+        type_id,
+        offset,
+    }
 }
 
 #[test]
 fn bad_tensor_infos() {
-    assert!(matches!(error_of(&with_tensor(raw(b"", &[1], 0, 0))), Error::EmptyTensorName { index: 2, .. }));
-    assert!(matches!(error_of(&with_tensor(raw(b"\xc3", &[1], 0, 0))), Error::TensorNameNotUtf8 { .. }));
-    assert!(matches!(error_of(&with_tensor(raw(b"a.weight", &[1], 0, 192))), Error::DuplicateTensor { .. }));
+    assert!(matches!(
+        error_of(&with_tensor(raw(b"", &[1], 0, 0))),
+        Error::EmptyTensorName { index: 2, .. }
+    ));
+    assert!(matches!(
+        error_of(&with_tensor(raw(b"\xc3", &[1], 0, 0))),
+        Error::TensorNameNotUtf8 { .. }
+    ));
+    assert!(matches!(
+        error_of(&with_tensor(raw(b"a.weight", &[1], 0, 192))),
+        Error::DuplicateTensor { .. }
+    ));
     let mut t = raw(b"c", &[1, 1, 1, 1, 1], 0, 192);
-    assert!(matches!(error_of(&with_tensor(t.clone())), Error::TooManyDims { n_dims: 5, .. }));
+    assert!(matches!(
+        error_of(&with_tensor(t.clone())),
+        Error::TooManyDims { n_dims: 5, .. }
+    ));
     t.n_dims = u32::MAX;
-    assert!(matches!(error_of(&with_tensor(t)), Error::TooManyDims { .. }));
+    assert!(matches!(
+        error_of(&with_tensor(t)),
+        Error::TooManyDims { .. }
+    ));
     let neg = (-5i64) as u64;
-    assert!(matches!(error_of(&with_tensor(raw(b"c", &[4, neg], 0, 0))), Error::NegativeDim { axis: 1, value: -5, .. }));
+    assert!(matches!(
+        error_of(&with_tensor(raw(b"c", &[4, neg], 0, 0))),
+        Error::NegativeDim {
+            axis: 1,
+            value: -5,
+            ..
+        }
+    ));
     let big = 1u64 << 40;
-    assert!(matches!(error_of(&with_tensor(raw(b"c", &[big, big], 0, 0))), Error::TensorTooLarge { .. }));
+    assert!(matches!(
+        error_of(&with_tensor(raw(b"c", &[big, big], 0, 0))),
+        Error::TensorTooLarge { .. }
+    ));
     // 2^62 - 1 F32 elements: the element count fits, the byte size does not.
-    assert!(matches!(error_of(&with_tensor(raw(b"c", &[(1 << 62) - 1], 0, 0))), Error::TensorTooLarge { .. }));
+    assert!(matches!(
+        error_of(&with_tensor(raw(b"c", &[(1 << 62) - 1], 0, 0))),
+        Error::TensorTooLarge { .. }
+    ));
     for removed in [4u32, 5, 31, 32, 33, 36, 37, 38] {
-        assert!(matches!(error_of(&with_tensor(raw(b"c", &[32], removed, 0))), Error::RemovedGgmlType { type_id, .. } if type_id == removed));
+        assert!(
+            matches!(error_of(&with_tensor(raw(b"c", &[32], removed, 0))), Error::RemovedGgmlType { type_id, .. } if type_id == removed)
+        );
     }
-    assert!(matches!(error_of(&with_tensor(raw(b"c", &[32], 43, 0))), Error::UnknownGgmlType { type_id: 43, .. }));
-    assert!(matches!(error_of(&with_tensor(raw(b"c", &[33], 8, 0))), Error::NotBlockMultiple { ne0: 33, block_size: 32, .. }));
+    assert!(matches!(
+        error_of(&with_tensor(raw(b"c", &[32], 43, 0))),
+        Error::UnknownGgmlType { type_id: 43, .. }
+    ));
+    assert!(matches!(
+        error_of(&with_tensor(raw(b"c", &[33], 8, 0))),
+        Error::NotBlockMultiple {
+            ne0: 33,
+            block_size: 32,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn bad_tensor_offsets() {
-    assert!(matches!(error_of(&with_tensor(raw(b"c", &[1], 0, 4))), Error::MisalignedTensor { data_offset: 4, alignment: 32, .. }));
-    assert!(matches!(error_of(&with_tensor(raw(b"c", &[1], 0, 1 << 20))), Error::TensorOutOfBounds { .. }));
-    let max_aligned = u64::MAX & !31;
-    assert!(matches!(error_of(&with_tensor(raw(b"c", &[1], 0, max_aligned))), Error::TensorOutOfBounds { .. }));
+    assert!(matches!(
+        error_of(&with_tensor(raw(b"c", &[1], 0, 4))),
+        Error::MisalignedTensor {
+            data_offset: 4,
+            alignment: 32,
+            ..
+        }
+    ));
+    assert!(matches!(
+        error_of(&with_tensor(raw(b"c", &[1], 0, 1 << 20))),
+        Error::TensorOutOfBounds { .. }
+    ));
+    let max_aligned = !31u64;
+    assert!(matches!(
+        error_of(&with_tensor(raw(b"c", &[1], 0, max_aligned))),
+        Error::TensorOutOfBounds { .. }
+    ));
     match error_of(&with_tensor(raw(b"c", &[8], 0, 0))) {
         Error::OverlappingTensors { name, other } => {
-            assert_eq!((name.to_string().as_str(), other.to_string().as_str()), ("c", "a.weight"));
+            assert_eq!(
+                (name.to_string().as_str(), other.to_string().as_str()),
+                ("c", "a.weight")
+            );
         }
         e => panic!("{e:?}"),
     }
@@ -228,13 +366,19 @@ fn typed_views_check_type_and_alignment() {
     let q = g.tensor("b.weight").unwrap();
     assert!(matches!(q.as_f32(), Err(Error::WrongTensorType { .. })));
     assert_eq!(q.blocks().len(), 1);
-    assert!(matches!(g.tensor("missing"), Err(Error::TensorNotFound { .. })));
+    assert!(matches!(
+        g.tensor("missing"),
+        Err(Error::TensorNotFound { .. })
+    ));
     // The same file one byte further into a buffer: f32 data is no longer 4-byte aligned.
     let mut shifted = vec![0u8; file.len() + 1];
     shifted[1..].copy_from_slice(&file);
     let g2 = Gguf::parse(&shifted[1..]).unwrap();
     let a = g2.tensor("a.weight").unwrap();
     if a.bytes().as_ptr() as usize % 4 != 0 {
-        assert!(matches!(a.as_f32(), Err(Error::MisalignedData { align: 4, .. })));
+        assert!(matches!(
+            a.as_f32(),
+            Err(Error::MisalignedData { align: 4, .. })
+        ));
     }
 }

@@ -45,15 +45,32 @@ fn encode(b: &Builder, s: &Scalar) -> (u32, Vec<u8>) {
     };
     match s {
         Scalar::U8(v) => (0, vec![*v]),
-        Scalar::I16(v) => (3, match b.endian { Endian::Little => v.to_le_bytes(), Endian::Big => v.to_be_bytes() }.to_vec()),
+        Scalar::I16(v) => (
+            3,
+            match b.endian {
+                Endian::Little => v.to_le_bytes(),
+                Endian::Big => v.to_be_bytes(),
+            }
+            .to_vec(),
+        ),
         Scalar::U32(v) => (4, b.u32(*v).to_vec()),
         Scalar::I64(v) => (11, b.u64(*v as u64).to_vec()),
         Scalar::F32(bits) => (6, b.u32(*bits).to_vec()),
         Scalar::F64(bits) => (12, b.u64(*bits).to_vec()),
         Scalar::Bool(v) => (7, vec![u8::from(*v)]),
         Scalar::Str(v) => (8, b.string(v.as_bytes())),
-        Scalar::U32s(v) => (9, array(4, v.len(), v.iter().flat_map(|x| b.u32(*x)).collect())),
-        Scalar::Strs(v) => (9, array(8, v.len(), v.iter().flat_map(|x| b.string(x.as_bytes())).collect())),
+        Scalar::U32s(v) => (
+            9,
+            array(4, v.len(), v.iter().flat_map(|x| b.u32(*x)).collect()),
+        ),
+        Scalar::Strs(v) => (
+            9,
+            array(
+                8,
+                v.len(),
+                v.iter().flat_map(|x| b.string(x.as_bytes())).collect(),
+            ),
+        ),
     }
 }
 
@@ -68,7 +85,13 @@ fn check(value: Value<'_>, expected: &Scalar) {
         (Value::Bool(a), Scalar::Bool(b)) => assert_eq!(a, *b),
         (Value::String(a), Scalar::Str(b)) => assert_eq!(a.to_str().unwrap(), b),
         (Value::Array(a), Scalar::U32s(b)) => {
-            let got: Vec<u32> = a.iter().map(|v| match v.unwrap() { Value::Uint32(x) => x, other => panic!("{other:?}") }).collect();
+            let got: Vec<u32> = a
+                .iter()
+                .map(|v| match v.unwrap() {
+                    Value::Uint32(x) => x,
+                    other => panic!("{other:?}"),
+                })
+                .collect();
             assert_eq!(&got, b);
             for (i, x) in b.iter().enumerate() {
                 assert_eq!(a.get(i as u64), Some(Value::Uint32(*x)));
@@ -89,7 +112,13 @@ struct TensorSpec {
 }
 
 fn tensor() -> impl Strategy<Value = TensorSpec> {
-    let ty = prop_oneof![Just(GgmlType::F32), Just(GgmlType::F16), Just(GgmlType::Q8_0), Just(GgmlType::Q4_K), Just(GgmlType::I8)];
+    let ty = prop_oneof![
+        Just(GgmlType::F32),
+        Just(GgmlType::F16),
+        Just(GgmlType::Q8_0),
+        Just(GgmlType::Q4_K),
+        Just(GgmlType::I8)
+    ];
     (ty, proptest::collection::vec(0u64..4, 0..4), 1u64..3).prop_map(|(ty, mut rest, blocks)| {
         let mut dims = vec![blocks * ty.block_size()];
         dims.append(&mut rest);

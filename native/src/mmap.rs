@@ -26,9 +26,15 @@ impl MmapFile {
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let file = File::open(&path).map_err(|e| Error::from_open(path.clone(), e))?;
-        let meta = file.metadata().map_err(|e| Error::from_open(path.clone(), e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::from_open(path.clone(), e))?;
         if !meta.is_file() {
-            let kind = if meta.is_dir() { "a directory" } else { "a special file" };
+            let kind = if meta.is_dir() {
+                "a directory"
+            } else {
+                "a special file"
+            };
             return Err(Error::NotAFile { path, kind });
         }
         let size = meta.len();
@@ -49,7 +55,10 @@ impl MmapFile {
             source,
         })?;
         tracing::debug!(path = %path.display(), size, addr = ?map.as_ptr(), "mapped");
-        Ok(MmapFile { path, map: Some(map) })
+        Ok(MmapFile {
+            path,
+            map: Some(map),
+        })
     }
 
     /// The path the file was opened from.
@@ -114,7 +123,16 @@ mod tests {
         assert!(matches!(e, Error::FileNotFound { .. }));
         assert!(e.to_string().contains("nope.gguf"));
         let e = MmapFile::open(dir.path()).unwrap_err();
-        assert!(matches!(e, Error::NotAFile { kind: "a directory", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                Error::NotAFile {
+                    kind: "a directory",
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]

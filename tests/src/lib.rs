@@ -3,6 +3,10 @@
 //! scripts, and describing a parse in the reference dump's JSON schema so the two can be
 //! compared field by field.
 
+pub mod checksum;
+#[cfg(feature = "peers")]
+pub mod peers;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -31,7 +35,10 @@ pub fn reference_python() -> Option<PathBuf> {
             candidate.display()
         );
     }
-    eprintln!("skipped: reference tooling missing ({}); run ./test.sh to install it", candidate.display());
+    eprintln!(
+        "skipped: reference tooling missing ({}); run ./test.sh to install it",
+        candidate.display()
+    );
     None
 }
 
@@ -109,7 +116,10 @@ pub fn exact_value(value: &Value<'_>) -> Json {
             Err(_) => json!({"bytes_hex": hex(s.as_bytes())}),
         },
         Value::Array(a) => {
-            let values: Vec<Json> = a.iter().map(|v| exact_value(&v.expect("validated array element"))).collect();
+            let values: Vec<Json> = a
+                .iter()
+                .map(|v| exact_value(&v.expect("validated array element")))
+                .collect();
             json!({"type": a.element_type().name(), "len": a.len(), "values": values})
         }
     }
@@ -140,7 +150,11 @@ pub fn first_difference(ours: &Json, theirs: &Json, path: &str) -> Option<String
         }
         (Json::Array(a), Json::Array(b)) => {
             if a.len() != b.len() {
-                return Some(format!("{path}: length {} vs reference {}", a.len(), b.len()));
+                return Some(format!(
+                    "{path}: length {} vs reference {}",
+                    a.len(),
+                    b.len()
+                ));
             }
             a.iter()
                 .zip(b)

@@ -2,22 +2,13 @@
 //!
 //! Each function here opens a GGUF file with one third-party crate, parses the
 //! header, the metadata table and the tensor-info table, and then visits every
-//! metadata key and value (every element of every array, every string of a
-//! string array) and every tensor descriptor (name, dims, type, offset). Tensor
-//! payload bytes are never read.
+//! metadata key and value and every tensor descriptor (name, dims, type,
+//! offset); with `deep`, also every element of every array (every string of a
+//! string array). Tensor payload bytes are never read.
 //!
-//! All three functions fold what they visited into the same `u64` checksum so
-//! the work cannot be optimised away and so the peers can be cross-checked
-//! against each other (and against weightmap):
-//!
-//! * per metadata entry: key length in bytes, plus the value weight;
-//! * value weight: `1 + raw bits` for a scalar (integers sign-extended to 64
-//!   bits, floats via `to_bits`, bools as 0/1), `1 + byte length` for a string,
-//!   `1 + sum of element weights` for an array;
-//! * per tensor: name length + number of dims + sum of dims + ggml type id +
-//!   data offset (relative to the start of the data section).
-//!
-//! All sums wrap. Candle strips trailing NUL bytes from strings and decodes
+//! All three functions fold what they visited into the checksum defined in
+//! [`crate::checksum`], so the work cannot be optimised away and the peers can be
+//! cross-checked against each other and against weightmap. Candle strips trailing NUL bytes from strings and decodes
 //! them lossily, so its checksum can differ from the others on files whose
 //! strings carry NULs or invalid UTF-8.
 //!
@@ -28,6 +19,10 @@ use std::fs::File;
 use std::io::BufReader;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+
+use weightmap_native::MmapFile;
+
+use crate::checksum::{scalar, shallow_array, string, tensor};
 
 /// Runs `work`, turning a panic inside a peer crate into an error string.
 fn guarded(peer: &str, work: impl FnOnce() -> Result<u64, String>) -> Result<u64, String> {
@@ -44,27 +39,6 @@ fn guarded(peer: &str, work: impl FnOnce() -> Result<u64, String>) -> Result<u64
     }
 }
 
-/// Weight of a scalar metadata value: one for its presence plus its raw bits.
-fn scalar(bits: u64) -> u64 {
-    bits.wrapping_add(1)
-}
-
-/// Weight of a string metadata value: one for its presence plus its length.
-fn string(len: usize) -> u64 {
-    (len as u64).wrapping_add(1)
-}
-
-/// Weight of one tensor descriptor.
-fn tensor(name_len: usize, dims: impl ExactSizeIterator<Item = u64>, ty: u32, offset: u64) -> u64 {
-    let rank = dims.len() as u64;
-    let dim_sum = dims.fold(0u64, u64::wrapping_add);
-    (name_len as u64)
-        .wrapping_add(rank)
-        .wrapping_add(dim_sum)
-        .wrapping_add(u64::from(ty))
-        .wrapping_add(offset)
-}
-
 // ---------------------------------------------------------------------------
 // ggus
 // ---------------------------------------------------------------------------
@@ -73,6 +47,7 @@ fn tensor(name_len: usize, dims: impl ExactSizeIterator<Item = u64>, ty: u32, of
 fn ggus_value(
     reader: &mut ggus::GGufReader<'_>,
     ty: ggus::GGufMetaDataValueType,
+    deep: bool,
 ) -> Result<u64, String> {
     use ggus::GGufMetaDataValueType as Ty;
     let err = |e: ggus::GGufReadError| format!("ggus: {e:?}");
@@ -91,9 +66,12 @@ fn ggus_value(
         Ty::String => string(reader.read_str().map_err(err)?.len()),
         Ty::Array => {
             let (elem_ty, len) = reader.read_arr_header().map_err(err)?;
+            if !deep {
+                return Ok(shallow_array(len as u64));
+            }
             let mut sum = 1u64;
             for _ in 0..len {
-                sum = sum.wrapping_add(ggus_value(reader, elem_ty)?);
+                sum = sum.wrapping_add(ggus_value(reader, elem_ty, deep)?);
             }
             sum
         }
@@ -105,18 +83,16 @@ fn ggus_value(
 /// `GGuf::new` only records byte ranges, so this walks every metadata value
 /// with a `GGufReader` (arrays element by element) and expands every tensor
 /// descriptor with `to_info`.
-pub fn ggus_index(path: &Path) -> Result<u64, String> {
+pub fn ggus_index(path: &Path, deep: bool) -> Result<u64, String> {
     guarded("ggus", || {
-        let file = File::open(path).map_err(|e| format!("ggus: open: {e}"))?;
-        // SAFETY: the mapping is read-only and lives only for this call; the
-        // file is not expected to be modified while it is being indexed.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("ggus: mmap: {e}"))?;
-        let gguf = ggus::GGuf::new(&map).map_err(|e| format!("ggus: {e}"))?;
+        // A page-aligned mapping, as ggus needs for its header cast.
+        let map = MmapFile::open(path).map_err(|e| format!("ggus: {e}"))?;
+        let gguf = ggus::GGuf::new(map.as_slice()).map_err(|e| format!("ggus: {e}"))?;
 
         let mut sum = 0u64;
         for (key, kv) in &gguf.meta_kvs {
             let mut reader = kv.value_reader();
-            let value = ggus_value(&mut reader, kv.ty())?;
+            let value = ggus_value(&mut reader, kv.ty(), deep)?;
             sum = sum.wrapping_add(key.len() as u64).wrapping_add(value);
         }
         for (name, meta) in &gguf.tensors {
@@ -138,7 +114,7 @@ pub fn ggus_index(path: &Path) -> Result<u64, String> {
 // ---------------------------------------------------------------------------
 
 /// Weight of one already-decoded candle metadata value.
-fn candle_value(value: &candle_core::quantized::gguf_file::Value) -> u64 {
+fn candle_value(value: &candle_core::quantized::gguf_file::Value, deep: bool) -> u64 {
     use candle_core::quantized::gguf_file::Value as V;
     match value {
         V::U8(v) => scalar(u64::from(*v)),
@@ -153,9 +129,10 @@ fn candle_value(value: &candle_core::quantized::gguf_file::Value) -> u64 {
         V::F64(v) => scalar(v.to_bits()),
         V::Bool(v) => scalar(u64::from(*v)),
         V::String(s) => string(s.len()),
+        V::Array(items) if !deep => shallow_array(items.len() as u64),
         V::Array(items) => items
             .iter()
-            .fold(1u64, |acc, item| acc.wrapping_add(candle_value(item))),
+            .fold(1u64, |acc, item| acc.wrapping_add(candle_value(item, deep))),
     }
 }
 
@@ -186,12 +163,12 @@ fn candle_type_id(dtype: candle_core::quantized::GgmlDType) -> u32 {
 ///
 /// Candle decodes every value eagerly into owned `String`s and `Vec`s; this
 /// then visits all of them and every tensor descriptor.
-pub fn candle_index(path: &Path) -> Result<u64, String> {
+pub fn candle_index(path: &Path, deep: bool) -> Result<u64, String> {
     guarded("candle", || {
         let file = File::open(path).map_err(|e| format!("candle: open: {e}"))?;
         let mut reader = BufReader::new(file);
-        let content = candle_core::quantized::gguf_file::Content::read(&mut reader)
-            .map_err(|e| {
+        let content =
+            candle_core::quantized::gguf_file::Content::read(&mut reader).map_err(|e| {
                 // Candle appends a backtrace when RUST_BACKTRACE is set; keep
                 // only the message itself.
                 let text = e.to_string();
@@ -203,7 +180,7 @@ pub fn candle_index(path: &Path) -> Result<u64, String> {
         for (key, value) in &content.metadata {
             sum = sum
                 .wrapping_add(key.len() as u64)
-                .wrapping_add(candle_value(value));
+                .wrapping_add(candle_value(value, deep));
         }
         for (name, info) in &content.tensor_infos {
             let weight = tensor(
@@ -223,7 +200,7 @@ pub fn candle_index(path: &Path) -> Result<u64, String> {
 // ---------------------------------------------------------------------------
 
 /// Weight of one already-decoded gguf-rs-lib metadata value.
-fn gguf_rs_lib_value(value: &gguf_rs_lib::format::metadata::MetadataValue) -> u64 {
+fn gguf_rs_lib_value(value: &gguf_rs_lib::format::metadata::MetadataValue, deep: bool) -> u64 {
     use gguf_rs_lib::format::metadata::MetadataValue as V;
     match value {
         V::U8(v) => scalar(u64::from(*v)),
@@ -238,9 +215,10 @@ fn gguf_rs_lib_value(value: &gguf_rs_lib::format::metadata::MetadataValue) -> u6
         V::F64(v) => scalar(v.to_bits()),
         V::Bool(v) => scalar(u64::from(*v)),
         V::String(s) => string(s.len()),
-        V::Array(array) => array
-            .iter()
-            .fold(1u64, |acc, item| acc.wrapping_add(gguf_rs_lib_value(item))),
+        V::Array(array) if !deep => shallow_array(array.len() as u64),
+        V::Array(array) => array.iter().fold(1u64, |acc, item| {
+            acc.wrapping_add(gguf_rs_lib_value(item, deep))
+        }),
     }
 }
 
@@ -249,16 +227,16 @@ fn gguf_rs_lib_value(value: &gguf_rs_lib::format::metadata::MetadataValue) -> u6
 ///
 /// Metadata is decoded eagerly into owned values; this visits all of them and
 /// every tensor descriptor.
-pub fn gguf_rs_lib_index(path: &Path) -> Result<u64, String> {
+pub fn gguf_rs_lib_index(path: &Path, deep: bool) -> Result<u64, String> {
     guarded("gguf-rs-lib", || {
-        let reader = gguf_rs_lib::reader::open_gguf_file(path)
-            .map_err(|e| format!("gguf-rs-lib: {e}"))?;
+        let reader =
+            gguf_rs_lib::reader::open_gguf_file(path).map_err(|e| format!("gguf-rs-lib: {e}"))?;
 
         let mut sum = 0u64;
         for (key, value) in reader.metadata().iter() {
             sum = sum
                 .wrapping_add(key.len() as u64)
-                .wrapping_add(gguf_rs_lib_value(value));
+                .wrapping_add(gguf_rs_lib_value(value, deep));
         }
         for info in reader.tensor_infos() {
             let weight = tensor(

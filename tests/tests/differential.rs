@@ -13,14 +13,24 @@ use weightmap_tests::{describe, first_difference, reference_python, run_script};
 
 #[test]
 fn official_writer_fixtures_match_the_official_reader() {
-    let Some(python) = reference_python() else { return };
+    let Some(python) = reference_python() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let listing = run_script(&python, "gen_fixtures.py", &[dir.path()]);
-    let files: Vec<PathBuf> = listing.lines().map(|l| PathBuf::from(l.trim())).filter(|p| p.exists()).collect();
-    assert!(files.len() >= 12, "expected the full fixture set, got {files:?}");
+    let files: Vec<PathBuf> = listing
+        .lines()
+        .map(|l| PathBuf::from(l.trim()))
+        .filter(|p| p.exists())
+        .collect();
+    assert!(
+        files.len() >= 12,
+        "expected the full fixture set, got {files:?}"
+    );
 
     let args: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
-    let reference: Json = serde_json::from_str(&run_script(&python, "dump_reference.py", &args)).unwrap();
+    let reference: Json =
+        serde_json::from_str(&run_script(&python, "dump_reference.py", &args)).unwrap();
     let reference = reference.as_array().expect("one object per file");
     assert_eq!(reference.len(), files.len());
 
@@ -46,5 +56,9 @@ fn official_writer_fixtures_match_the_official_reader() {
     }
     // Every ggml type the official writer knows, and every value type, appeared somewhere.
     assert_eq!(kinds.len(), 34, "ggml types covered: {kinds:?}");
-    assert_eq!(value_types.len(), 13, "value types covered: {value_types:?}");
+    assert_eq!(
+        value_types.len(),
+        13,
+        "value types covered: {value_types:?}"
+    );
 }

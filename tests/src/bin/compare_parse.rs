@@ -1,0 +1,168 @@
+//! compare-parse: time "open + full index" of a GGUF file for weightmap and its Rust peers in
+//! one process, and weightmap's peak heap for the index.
+//!
+//! Usage: `cargo run --release -p weightmap-tests --features peers --bin compare-parse -- FILE [--runs N]`
+//!
+//! Each parser opens the file, parses header, metadata and tensor table, and touches every key,
+//! every scalar value and every tensor info (name, shape, type, offset); all fold what they saw
+//! into the same checksum, which must agree. A second, "deep" round also visits every array
+//! element (every vocabulary string). Times are medians over N runs (default 20) after one
+//! warm-up run, with the file in the page cache. weightmap maps the file (MmapFile), ggus parses
+//! a memory map, candle reads through a BufReader, gguf-rs-lib through its own buffered reader.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use peak_alloc::PeakAlloc;
+use weightmap_core::Gguf;
+use weightmap_native::MmapFile;
+use weightmap_tests::checksum;
+use weightmap_tests::peers::{candle_index, gguf_rs_lib_index, ggus_index};
+
+#[global_allocator]
+static HEAP: PeakAlloc = PeakAlloc;
+
+type Parser = fn(&Path, bool) -> Result<u64, String>;
+
+fn weightmap_index(path: &Path, deep: bool) -> Result<u64, String> {
+    let map = MmapFile::open(path).map_err(|e| e.to_string())?;
+    let gguf = Gguf::parse(map).map_err(|e| e.to_string())?;
+    Ok(checksum::of_gguf(&gguf, deep))
+}
+
+const PARSERS: [(&str, Parser); 4] = [
+    ("weightmap", weightmap_index),
+    ("ggus", ggus_index),
+    ("candle", candle_index),
+    ("gguf-rs-lib", gguf_rs_lib_index),
+];
+
+struct Timing {
+    median: Duration,
+    min: Duration,
+    checksum: u64,
+}
+
+fn measure(parse: Parser, path: &Path, deep: bool, runs: usize) -> Result<Timing, String> {
+    let checksum = parse(path, deep)?; // warm-up: page cache, lazy statics
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        let sum = parse(path, deep)?;
+        times.push(start.elapsed());
+        if sum != checksum {
+            return Err(format!(
+                "checksum changed between runs: {sum} vs {checksum}"
+            ));
+        }
+    }
+    times.sort();
+    Ok(Timing {
+        median: times[times.len() / 2],
+        min: times[0],
+        checksum,
+    })
+}
+
+/// Peak heap allocated while weightmap opens and indexes the file (the index itself: the
+/// mapping is not heap).
+fn weightmap_heap(path: &Path) -> Result<usize, String> {
+    let before = HEAP.current_usage();
+    HEAP.reset_peak_usage();
+    let map = MmapFile::open(path).map_err(|e| e.to_string())?;
+    let gguf = Gguf::parse(map).map_err(|e| e.to_string())?;
+    let peak = HEAP.peak_usage();
+    std::hint::black_box(&gguf);
+    Ok(peak.saturating_sub(before))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut file: Option<PathBuf> = None;
+    let mut runs = 20usize;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--runs" => {
+                runs = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|&n| n > 0)
+                    .unwrap_or_else(|| usage())
+            }
+            "-h" | "--help" => usage(),
+            _ if file.is_none() => file = Some(PathBuf::from(arg)),
+            _ => usage(),
+        }
+    }
+    let Some(file) = file else { usage() };
+    let size = std::fs::metadata(&file)
+        .map(|m| m.len())
+        .unwrap_or_else(|e| {
+            eprintln!("error: {}: {e}", file.display());
+            std::process::exit(1)
+        });
+    println!(
+        "file: {} ({size} bytes), median of {runs} runs, warm page cache",
+        file.display()
+    );
+
+    let mut ratios = Vec::new();
+    for deep in [false, true] {
+        let mode = if deep {
+            "deep (every array element visited)"
+        } else {
+            "index (keys, scalars, tensor infos)"
+        };
+        println!("\n{mode}:");
+        let mut base: Option<Timing> = None;
+        for (name, parse) in PARSERS {
+            match measure(parse, &file, deep, runs) {
+                Ok(t) => {
+                    let agree = base.as_ref().map_or(String::new(), |b| {
+                        if b.checksum == t.checksum {
+                            "  checksum agrees".into()
+                        } else {
+                            format!("  CHECKSUM DIFFERS ({})", t.checksum)
+                        }
+                    });
+                    let ratio = base
+                        .as_ref()
+                        .map(|b| t.median.as_secs_f64() / b.median.as_secs_f64());
+                    println!(
+                        "  {name:12} median {:9.3} ms  min {:9.3} ms{}{agree}",
+                        ms(t.median),
+                        ms(t.min),
+                        ratio.map_or(String::new(), |r| format!("  {r:7.1}x weightmap's time"))
+                    );
+                    if !deep {
+                        if let Some(r) = ratio {
+                            ratios.push(format!("{name}/weightmap={r:.1}"));
+                        }
+                    }
+                    base.get_or_insert(t);
+                }
+                Err(e) => {
+                    println!("  {name:12} failed: {e}");
+                    if !deep && base.is_some() {
+                        ratios.push(format!("{name}/weightmap=failed"));
+                    }
+                }
+            }
+        }
+    }
+    println!();
+    match weightmap_heap(&file) {
+        Ok(bytes) => println!("heap: weightmap={bytes}"),
+        Err(e) => println!("heap: weightmap=failed ({e})"),
+    }
+    println!("ratios: {}", ratios.join(" "));
+}
+
+fn usage() -> ! {
+    eprintln!("usage: compare-parse FILE [--runs N]");
+    std::process::exit(2)
+}
