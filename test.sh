@@ -44,4 +44,4 @@ step "cargo test --workspace"
 mkdir -p target
 cargo test --workspace 2>&1 | tee target/test-output.log
 # One closing line for the whole run (cargo prints one per test binary).
-awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "\nall suites: %d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.log
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "\nsummary: %d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.log

@@ -175,3 +175,8 @@ pub fn gemma_model() -> Option<(PathBuf, PathBuf)> {
     run_script(&python, "fetch_gemma.py", &[&path]);
     Some((python, path))
 }
+
+/// Compiles and runs the README's Rust examples as doc tests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
