@@ -339,10 +339,7 @@ impl<'a> Array<'a> {
     /// The elements of a string array, each checked for UTF-8 as it is yielded; `None` if the
     /// elements are not strings.
     pub fn strings(&self) -> Option<Strings<'a>> {
-        (self.elem == ValueType::String).then(|| Strings {
-            cur: self.cursor(),
-            left: self.len,
-        })
+        (self.elem == ValueType::String).then(|| Strings::new(self.cursor(), self.len))
     }
 
     fn cursor(&self) -> Cursor<'a> {
@@ -389,10 +386,87 @@ impl<'a> Iterator for ArrayIter<'a> {
 }
 
 /// Iterator over the strings of a string array, validating each as UTF-8 as it yields it.
+///
+/// Validation runs over windows of consecutive strings at once: while every length prefix is
+/// below 128, the prefixes are ASCII, so one UTF-8 check of the bytes spanning several strings
+/// (prefixes included) proves each of them valid, and each `&str` is then a constant-time slice
+/// of the checked window. A string longer than 127 bytes ends a window. The first invalid string
+/// is reported as [`Error::StringNotUtf8`] and ends the iteration; the strings before it are
+/// yielded normally.
 #[derive(Clone)]
 pub struct Strings<'a> {
     cur: Cursor<'a>,
     left: u64,
+    /// Checked text starting at byte `window_start` of the array's bytes.
+    window: &'a str,
+    window_start: usize,
+}
+
+/// How many bytes one validation window spans at most.
+const WINDOW_BYTES: usize = 64 * 1024;
+
+impl<'a> Strings<'a> {
+    fn new(cur: Cursor<'a>, left: u64) -> Self {
+        Strings {
+            cur,
+            left,
+            window: "",
+            window_start: 0,
+        }
+    }
+
+    /// End of the run of strings after `end` (where the current string ends) whose length
+    /// prefixes are all ASCII, within `WINDOW_BYTES` of `start`.
+    fn window_end(&self, start: usize, end: usize) -> usize {
+        let data = self.cur.data();
+        let mut pos = end;
+        let mut remaining = self.left;
+        while remaining > 0 {
+            let Some(prefix) = data.get(pos..).and_then(|r| r.first_chunk::<8>()) else {
+                break;
+            };
+            let len = self.cur.endian.u64(*prefix);
+            let next = match usize::try_from(len)
+                .ok()
+                .and_then(|l| pos.checked_add(8)?.checked_add(l))
+            {
+                Some(next) if len < 128 && next <= data.len() && next - start <= WINDOW_BYTES => {
+                    next
+                }
+                _ => break,
+            };
+            pos = next;
+            remaining -= 1;
+        }
+        pos
+    }
+
+    fn next_str(&mut self) -> Result<&'a str> {
+        let s = read_string(&mut self.cur)?;
+        let end = self.cur.pos();
+        let start = end - s.as_bytes().len(); // ok: the string's bytes end at the cursor
+        let window_end = self.window_start + self.window.len();
+        if start < self.window_start || end > window_end {
+            let data = self.cur.data();
+            let span = data.get(start..self.window_end(start, end)).unwrap_or(&[]);
+            self.window = match simdutf8::compat::from_utf8(span) {
+                Ok(text) => text,
+                // Keep the valid part: the strings before the bad one still come out fast.
+                Err(e) => span
+                    .get(..e.valid_up_to())
+                    .and_then(|valid| simdutf8::basic::from_utf8(valid).ok())
+                    .unwrap_or(""),
+            };
+            self.window_start = start;
+        }
+        match self
+            .window
+            .get(start - self.window_start..end - self.window_start)
+        {
+            Some(text) => Ok(text),
+            None => s.to_str(), // not inside the checked window: the string itself is invalid
+        }
+    }
 }
 
 impl<'a> Iterator for Strings<'a> {
@@ -401,7 +475,7 @@ impl<'a> Iterator for Strings<'a> {
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         self.left = self.left.checked_sub(1)?;
-        let item = read_string(&mut self.cur).and_then(|s| s.to_str());
+        let item = self.next_str();
         if item.is_err() {
             self.left = 0;
         }
@@ -553,6 +627,60 @@ mod tests {
             }))
         );
         assert_eq!(it.next(), None);
+    }
+
+    fn string_array(items: &[Vec<u8>]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for s in items {
+            body.extend_from_slice(&(s.len() as u64).to_le_bytes());
+            body.extend_from_slice(s);
+        }
+        array_bytes(8, items.len() as u64, &body)
+    }
+
+    fn some_string() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        prop_oneof![
+            8 => "[a-z<>▁]{0,12}".prop_map(alloc::string::String::into_bytes),
+            2 => ".{0,200}".prop_map(alloc::string::String::into_bytes),
+            1 => proptest::collection::vec(any::<u8>(), 0..6),
+        ]
+    }
+
+    proptest::proptest! {
+        /// The windowed check agrees with checking each string on its own.
+        #[test]
+        fn strings_match_per_string_validation(items in proptest::collection::vec(some_string(), 0..300)) {
+            let bytes = string_array(&items);
+            let a = parse(&bytes).unwrap();
+            let mut expected = Vec::new();
+            let mut offset = 12;
+            for s in &items {
+                offset += 8;
+                match core::str::from_utf8(s) {
+                    Ok(text) => expected.push(Ok(text)),
+                    Err(_) => {
+                        expected.push(Err(Error::StringNotUtf8 { offset: offset as u64 }));
+                        break;
+                    }
+                }
+                offset += s.len();
+            }
+            let got: Vec<_> = a.strings().unwrap().collect();
+            proptest::prop_assert_eq!(got, expected);
+        }
+    }
+
+    #[test]
+    fn long_vocabularies_cross_windows() {
+        let items: Vec<Vec<u8>> = (0..20_000)
+            .map(|i| alloc::format!("tok{i}é").into_bytes())
+            .collect();
+        let bytes = string_array(&items);
+        let a = parse(&bytes).unwrap();
+        let got: Vec<&str> = a.strings().unwrap().map(|s| s.unwrap()).collect();
+        assert_eq!(got.len(), 20_000);
+        assert!(got.iter().zip(&items).all(|(g, i)| g.as_bytes() == &i[..]));
     }
 
     #[test]

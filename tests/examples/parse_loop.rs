@@ -14,5 +14,8 @@ fn main() {
         let gguf = Gguf::parse(&bytes[..]).expect("valid GGUF");
         std::hint::black_box(gguf.tensor_count());
     }
-    println!("{:.3} ms per parse", start.elapsed().as_secs_f64() * 1e3 / n as f64);
+    println!(
+        "{:.3} ms per parse",
+        start.elapsed().as_secs_f64() * 1e3 / n as f64
+    );
 }

@@ -67,7 +67,11 @@ fn measure(parse: Parser, path: &Path, deep: bool, runs: usize) -> Result<Timing
 /// The parse alone over a heap copy of the file: the CPU part of weightmap's time.
 fn in_memory_parse(path: &Path, runs: usize) -> Result<Timing, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    let parse = |bytes: &[u8]| Gguf::parse(bytes).map(|g| checksum::of_gguf(&g, false)).map_err(|e| e.to_string());
+    let parse = |bytes: &[u8]| {
+        Gguf::parse(bytes)
+            .map(|g| checksum::of_gguf(&g, false))
+            .map_err(|e| e.to_string())
+    };
     let checksum = parse(&bytes)?;
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
@@ -76,7 +80,57 @@ fn in_memory_parse(path: &Path, runs: usize) -> Result<Timing, String> {
         times.push(start.elapsed());
     }
     times.sort();
-    Ok(Timing { median: times[times.len() / 2], min: times[0], checksum })
+    Ok(Timing {
+        median: times[times.len() / 2],
+        min: times[0],
+        checksum,
+    })
+}
+
+/// Reading every `tokenizer.ggml.tokens` entry as a UTF-8-checked `&str`: the windowed
+/// iterator against checking each string on its own.
+fn vocabulary_scan(path: &Path, runs: usize) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let gguf = Gguf::parse(&bytes[..]).map_err(|e| e.to_string())?;
+    let tokens = gguf
+        .get("tokenizer.ggml.tokens")
+        .and_then(|v| v.as_array())
+        .ok_or("no tokenizer.ggml.tokens array")?;
+    let n = tokens.len() as f64;
+    let windowed = || {
+        tokens
+            .strings()
+            .into_iter()
+            .flatten()
+            .map(|s| s.map_or(0, str::len))
+            .sum::<usize>()
+    };
+    let per_string = || {
+        tokens
+            .iter()
+            .map(|v| v.ok().and_then(|v| v.as_str()).map_or(0, str::len))
+            .sum::<usize>()
+    };
+    for (label, scan) in [
+        ("windowed check", &windowed as &dyn Fn() -> usize),
+        ("per-string check", &per_string),
+    ] {
+        let mut times: Vec<Duration> = (0..runs)
+            .map(|_| {
+                let start = Instant::now();
+                std::hint::black_box(scan());
+                start.elapsed()
+            })
+            .collect();
+        times.sort();
+        let median = times[times.len() / 2];
+        println!(
+            "weightmap: all {n} tokens as &str ({label}): median {:.3} ms, {:.1} ns per token",
+            ms(median),
+            median.as_secs_f64() * 1e9 / n
+        );
+    }
+    Ok(())
 }
 
 /// Peak heap allocated while weightmap opens and indexes the file (the index itself: the
@@ -177,6 +231,9 @@ fn main() {
             ms(t.min)
         ),
         Err(e) => println!("weightmap in-memory parse failed: {e}"),
+    }
+    if let Err(e) = vocabulary_scan(&file, runs) {
+        println!("vocabulary scan skipped: {e}");
     }
     match weightmap_heap(&file) {
         Ok(bytes) => println!("heap: weightmap={bytes}"),
