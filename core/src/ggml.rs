@@ -18,8 +18,8 @@ macro_rules! ggml_types {
         ///
         /// ```
         /// use weightmap_core::GgmlType;
-        /// let t = GgmlType::from_id(12).unwrap();
-        /// assert_eq!(t, GgmlType::Q4_K);
+        /// let t = GgmlType::Q4_K;
+        /// assert_eq!(GgmlType::from_id(12), Ok(t));
         /// assert_eq!((t.block_size(), t.type_size()), (256, 144));
         /// assert_eq!(t.name(), "Q4_K");
         /// ```

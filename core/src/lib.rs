@@ -3,7 +3,7 @@
 //!
 //! `weightmap-core` reads a GGUF model file's header, metadata and tensor table in one
 //! validating pass without copying, and hands out tensor bytes as typed slices. It is
-//! `#![no_std]`, contains no `unsafe`, and treats every file as hostile: every count, length and
+//! `#![no_std]` and `#![forbid(unsafe_code)]`, and treats every file as hostile: every count, length and
 //! offset goes through checked arithmetic, nothing is allocated from a number read from the
 //! file, and every failure is a typed [`Error`] naming the key or tensor and the byte offset.
 //!

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 ///
 /// ```
 /// use weightmap_core::checked_range;
-/// assert_eq!(checked_range(4, 8, 16).unwrap(), 4..12);
+/// assert_eq!(checked_range(4, 8, 16), Ok(4..12));
 /// assert!(checked_range(u64::MAX, 2, 16).is_err());
 /// assert!(checked_range(10, 7, 16).is_err());
 /// ```
