@@ -100,11 +100,13 @@ impl<'a> Cursor<'a> {
                 section: self.section,
                 needed,
                 have: self.base.saturating_add(self.data.len()) as u64,
+                within: None,
             },
             None => Error::LengthOverflow {
                 section: self.section,
                 count: len,
                 offset: self.absolute_pos() as u64,
+                within: None,
             },
         }
     }
@@ -155,6 +157,7 @@ impl<'a> Cursor<'a> {
             section: self.section,
             count,
             offset: self.absolute_pos() as u64,
+            within: None,
         })?;
         let left = self.data.len().saturating_sub(self.pos) as u64;
         if bytes > left {
@@ -238,7 +241,8 @@ mod tests {
             Err(Error::Truncated {
                 section: Section::Metadata,
                 needed: 10,
-                have: 6
+                have: 6,
+                within: None
             })
         );
         assert_eq!(c.pos(), 2);
@@ -264,7 +268,8 @@ mod tests {
             Err(Error::Truncated {
                 section: Section::Metadata,
                 needed: 18 + 100,
-                have: 23
+                have: 23,
+                within: None
             })
         );
     }
@@ -282,7 +287,8 @@ mod tests {
             Err(Error::Truncated {
                 section: Section::Metadata,
                 needed: 24,
-                have: 16
+                have: 16,
+                within: None
             })
         );
     }

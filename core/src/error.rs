@@ -103,7 +103,10 @@ impl fmt::Debug for Name {
 pub enum Error {
     /// The input ends before the part being read: `needed` bytes are required, `have` are present.
     /// When parsing a prefix of a larger file, read at least `needed` bytes and try again.
-    #[error("truncated {section}: {needed} bytes needed, only {have} available")]
+    #[error(
+        "truncated {section}{}: {needed} bytes needed, only {have} available",
+        Within(within)
+    )]
     Truncated {
         /// Which part of the file was being read.
         section: Section,
@@ -111,9 +114,14 @@ pub enum Error {
         needed: u64,
         /// Bytes available.
         have: u64,
+        /// The key or tensor being read, once its name was read.
+        within: Option<Name>,
     },
     /// A count or length so large that the bytes it implies cannot be addressed at all.
-    #[error("{section} at byte {offset}: count or length {count} overflows the address space")]
+    #[error(
+        "{section}{} at byte {offset}: count or length {count} overflows the address space",
+        Within(within)
+    )]
     LengthOverflow {
         /// Which part of the file was being read.
         section: Section,
@@ -121,6 +129,8 @@ pub enum Error {
         count: u64,
         /// Where it was read.
         offset: u64,
+        /// The key or tensor being read, once its name was read.
+        within: Option<Name>,
     },
     /// The file does not start with `GGUF`.
     #[error("not a GGUF file: magic bytes are {found:02x?}, expected \"GGUF\"")]
@@ -362,6 +372,28 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// Names the key or tensor a truncation or overflow happened in, if not named yet.
+    pub(crate) fn within(mut self, name: &[u8]) -> Self {
+        if let Error::Truncated { within, .. } | Error::LengthOverflow { within, .. } = &mut self {
+            within.get_or_insert(Name::new(name));
+        }
+        self
+    }
+}
+
+/// Shows ` of "name"` for an error's optional context.
+struct Within<'a>(&'a Option<Name>);
+
+impl fmt::Display for Within<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(name) => write!(f, " in \"{name}\""),
+            None => Ok(()),
+        }
+    }
+}
+
 fn version_hint(version: u32) -> &'static str {
     match version {
         1 => " (version 1 used 32-bit counts; convert the file with a current llama.cpp)",
@@ -401,10 +433,16 @@ mod tests {
             section: Section::Header,
             needed: 24,
             have: 4,
+            within: None,
         };
         assert_eq!(
             e.to_string(),
             "truncated header: 24 bytes needed, only 4 available"
+        );
+        let e = e.within(b"general.name");
+        assert_eq!(
+            e.to_string(),
+            "truncated header in \"general.name\": 24 bytes needed, only 4 available"
         );
     }
 }

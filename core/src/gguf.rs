@@ -109,6 +109,7 @@ impl<D: ModelData> Gguf<D> {
             section,
             count: n as u64,
             offset: 0,
+            within: None,
         };
         if u32::try_from(entries.len()).is_err() {
             return Err(too_many(entries.len(), Section::Metadata));

@@ -58,6 +58,7 @@ impl Header {
             section: Section::Header,
             needed: HEADER_SIZE as u64,
             have: bytes.len() as u64,
+            within: None,
         };
         let (le, _) = RawHeader::<LittleEndian>::ref_from_prefix(bytes).map_err(|_| truncated)?;
         let version = le.version.get();
@@ -161,6 +162,12 @@ impl<'a> MetadataWalker<'a> {
             key: Name::new(key_bytes),
             offset: offset as u64,
         })?;
+        self.value_of(key, offset).map_err(|e| e.within(key_bytes))
+    }
+
+    /// Reads the type and value of the entry whose key was just read.
+    fn value_of(&mut self, key: &'a str, offset: usize) -> Result<MetadataEntry<'a>> {
+        let key_bytes = key.as_bytes();
         let type_offset = self.cur.pos();
         let type_id = self.cur.u32()?;
         let ty = ValueType::from_id(type_id).ok_or(Error::UnknownValueType {
@@ -308,6 +315,13 @@ impl<'a> TensorWalker<'a> {
             name: Name::new(name_bytes),
             offset: info_offset as u64,
         })?;
+        self.info_of(name, info_offset)
+            .map_err(|e| e.within(name_bytes))
+    }
+
+    /// Reads the dimensions, type and offset of the tensor whose name was just read.
+    fn info_of(&mut self, name: &'a str, info_offset: usize) -> Result<TensorInfo<'a>> {
+        let name_bytes = name.as_bytes();
         let short = || Name::new(name_bytes);
         let dims_offset = self.cur.pos();
         let n_dims = self.cur.u32()?;
@@ -486,6 +500,7 @@ pub(crate) fn walk<'a>(
             section: Section::TensorData,
             count: u64::from(alignment),
             offset: tensor_info_end as u64,
+            within: None,
         })?;
     Ok(Layout {
         header,

@@ -177,7 +177,25 @@ fn string_lengths_past_the_end() {
     let b = valid().kv_raw(b"big.string", 8, u64::MAX.to_le_bytes().to_vec());
     assert!(matches!(error_of(&b), Error::LengthOverflow { .. }));
     let b = valid().kv_raw(b"big.string", 8, (1u64 << 32).to_le_bytes().to_vec());
-    assert!(matches!(error_of(&b), Error::Truncated { .. }));
+    match error_of(&b) {
+        Error::Truncated {
+            within: Some(key), ..
+        } => assert_eq!(key.to_string(), "big.string"),
+        e => panic!("{e:?}"),
+    }
+    // A tensor info cut short names its tensor.
+    let mut file = valid().build();
+    let g = Gguf::parse(&file[..]).unwrap();
+    let second = g.tensor_info("b.weight").unwrap().info_offset();
+    file.truncate(second + 8 + 8 + 2);
+    match Gguf::parse_header(&file[..]) {
+        Err(
+            e @ Error::Truncated {
+                within: Some(_), ..
+            },
+        ) => assert!(e.to_string().contains("\"b.weight\""), "{e}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
