@@ -189,6 +189,10 @@ impl<'a> Cursor<'a> {
 
 /// Walks `count` length-prefixed strings at the start of `rest`; returns the bytes consumed, or
 /// on failure the bytes consumed before the failing read and that read's length.
+///
+/// The loop is latency-bound: each string's position depends on loading the previous length.
+/// Keeping `pos + 8` off that chain (it is computed while the load is in flight) leaves one
+/// load and one add per string.
 #[inline(always)]
 fn skip_strings_with(
     rest: &[u8],
@@ -196,18 +200,19 @@ fn skip_strings_with(
     read_len: impl Fn([u8; 8]) -> u64,
 ) -> core::result::Result<usize, (usize, u64)> {
     let total = rest.len();
-    let mut tail = rest;
+    let mut pos = 0usize;
     for _ in 0..count {
-        let Some((len, after)) = tail.split_first_chunk::<8>() else {
-            return Err((total - tail.len(), 8));
+        let Some(prefix) = rest.get(pos..).and_then(|r| r.first_chunk::<8>()) else {
+            return Err((pos, 8));
         };
-        let len = read_len(*len);
-        match usize::try_from(len).ok().and_then(|n| after.get(n..)) {
-            Some(next) => tail = next,
-            None => return Err((total - after.len(), len)),
+        let len = read_len(*prefix);
+        let body = pos + 8; // ok: the prefix ends inside `rest`
+        match usize::try_from(len).ok().and_then(|n| body.checked_add(n)) {
+            Some(next) if next <= total => pos = next,
+            _ => return Err((body, len)),
         }
     }
-    Ok(total - tail.len())
+    Ok(pos)
 }
 
 #[cfg(test)]

@@ -133,6 +133,14 @@ fn vocabulary_scan(path: &Path, runs: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// This process's minor page faults so far (Linux: field 10 of /proc/self/stat).
+fn minor_faults() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    rest.split_whitespace().nth(7)?.parse().ok()
+}
+
 /// Peak heap allocated while weightmap opens and indexes the file (the index itself: the
 /// mapping is not heap).
 fn weightmap_heap(path: &Path) -> Result<usize, String> {
@@ -234,6 +242,16 @@ fn main() {
     }
     if let Err(e) = vocabulary_scan(&file, runs) {
         println!("vocabulary scan skipped: {e}");
+    }
+    if let (Some(before), Ok(_), Some(after)) = (
+        minor_faults(),
+        weightmap_index(&file, false),
+        minor_faults(),
+    ) {
+        println!(
+            "weightmap open + index: {} minor page faults (warm page cache)",
+            after - before
+        );
     }
     match weightmap_heap(&file) {
         Ok(bytes) => println!("heap: weightmap={bytes}"),
