@@ -124,10 +124,8 @@ impl GgmlType {
     /// assert_eq!(GgmlType::F32.byte_size(&[1 << 62]), None);
     /// ```
     pub fn byte_size(self, shape: &[u64]) -> Option<u64> {
-        let (&ne0, rest) = match shape.split_first() {
-            Some(split) => split,
-            None => return Some(self.type_size()), // a scalar: one element
-        };
+        // With no dimensions the tensor is a scalar: ggml's ne[0] is 1.
+        let (&ne0, rest) = shape.split_first().unwrap_or((&1, &[]));
         if ne0 % self.block_size() != 0 {
             return None;
         }
@@ -174,6 +172,7 @@ mod tests {
         assert_eq!(GgmlType::Q4_K.byte_size(&[512, 2]), Some(2 * 144 * 2));
         assert_eq!(GgmlType::Q4_K.byte_size(&[255]), None);
         assert_eq!(GgmlType::F32.byte_size(&[]), Some(4));
+        assert_eq!(GgmlType::Q4_0.byte_size(&[]), None);
         assert_eq!(GgmlType::F16.byte_size(&[0, 7]), Some(0));
         assert_eq!(GgmlType::F32.byte_size(&[1 << 32, 1 << 32]), None);
     }

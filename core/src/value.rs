@@ -144,7 +144,7 @@ impl fmt::Debug for GgufStr<'_> {
 /// One metadata value.
 ///
 /// `Bool` is true for any non-zero byte, as in C and in the official reader; a file's exact
-/// byte is available through [`crate::MetadataEntry::value_bytes`].
+/// byte is at [`crate::MetadataEntry::value_range`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[allow(missing_docs)]
 pub enum Value<'a> {

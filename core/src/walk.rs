@@ -370,15 +370,15 @@ impl<'a> TensorWalker<'a> {
         })?;
         let offset = self.cur.u64()?;
         let shape = dims.get(..n_dims as usize).unwrap_or(&[]);
-        if let Some(&ne0) = shape.first() {
-            if ne0 % ggml_type.block_size() != 0 {
-                return Err(Error::NotBlockMultiple {
-                    name: short(),
-                    ggml_type,
-                    ne0,
-                    block_size: ggml_type.block_size(),
-                });
-            }
+        // With no dimensions, ggml's ne[0] is 1: a scalar of a block type is rejected.
+        let ne0 = shape.first().copied().unwrap_or(1);
+        if ne0 % ggml_type.block_size() != 0 {
+            return Err(Error::NotBlockMultiple {
+                name: short(),
+                ggml_type,
+                ne0,
+                block_size: ggml_type.block_size(),
+            });
         }
         // Sizes past 63 bits cannot be offsets in any file (and ggml pads them with wrap-around).
         let size = ggml_type
@@ -439,17 +439,19 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The absolute byte range of a tensor's data, checked against `file_len`.
-    pub(crate) fn data_range(
+    /// The absolute start and end of a tensor's data, checked for overflow and, when a length
+    /// is given, against it. Computed in `u64`, so files beyond 4 GiB work on 32-bit targets
+    /// when only their header is at hand.
+    pub(crate) fn data_span(
         &self,
         info: &TensorInfo<'_>,
-        file_len: usize,
-    ) -> Result<Range<usize>> {
+        limit: Option<u64>,
+    ) -> Result<(u64, u64)> {
         let out_of_bounds = |start: u64, end: u64| Error::TensorOutOfBounds {
             name: Name::new(info.name.as_bytes()),
             start,
             end,
-            file_len: file_len as u64,
+            file_len: limit.unwrap_or(u64::MAX),
         };
         let start = (self.data_offset as u64)
             .checked_add(info.offset)
@@ -457,9 +459,19 @@ impl Layout {
         let end = start
             .checked_add(info.size)
             .ok_or(out_of_bounds(start, u64::MAX))?;
-        if end > file_len as u64 {
-            return Err(out_of_bounds(start, end));
+        match limit {
+            Some(len) if end > len => Err(out_of_bounds(start, end)),
+            _ => Ok((start, end)),
         }
+    }
+
+    /// The absolute byte range of a tensor's data, checked against `file_len`.
+    pub(crate) fn data_range(
+        &self,
+        info: &TensorInfo<'_>,
+        file_len: usize,
+    ) -> Result<Range<usize>> {
+        let (start, end) = self.data_span(info, Some(file_len as u64))?;
         // Both are at most file_len, a usize.
         Ok(start as usize..end as usize)
     }

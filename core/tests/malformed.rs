@@ -400,3 +400,53 @@ fn typed_views_check_type_and_alignment() {
         ));
     }
 }
+
+#[test]
+fn zero_sized_tensors_are_still_bounds_checked() {
+    // A zero-sized tensor far past the end, or whose offset overflows, is rejected like any other.
+    for offset in [1u64 << 40, !31u64] {
+        let b = with_tensor(raw(b"z", &[0], 0, offset));
+        assert!(
+            matches!(error_of(&b), Error::TensorOutOfBounds { .. }),
+            "offset {offset}"
+        );
+    }
+}
+
+#[test]
+fn block_types_need_a_whole_block_even_without_dimensions() {
+    // ggml reads a tensor with no dimensions as ne[0] = 1: not a multiple of Q4_0's 32.
+    let b = valid().tensor("q", &[], 2, &[0; 18]);
+    assert!(matches!(
+        error_of(&b),
+        Error::NotBlockMultiple {
+            ne0: 1,
+            block_size: 32,
+            ..
+        }
+    ));
+    // A plain scalar is one element.
+    let file = valid().tensor("s", &[], 0, &1.5f32.to_le_bytes()).build();
+    let g = parse(&file).unwrap();
+    assert_eq!(g.tensor("s").unwrap().as_f32().unwrap(), &[1.5]);
+    assert_eq!(g.tensor_info("s").unwrap().n_elements(), 1);
+}
+
+#[test]
+fn header_only_parses_keep_ranges_beyond_the_prefix() {
+    // The tensor table of a file whose data lies far beyond the bytes at hand still parses, and
+    // says how long the file must be.
+    let mut b = valid();
+    b.tensors.push(raw(b"far", &[4], 0, 1 << 33));
+    let file = b.build();
+    let header_end = {
+        let g = Gguf::parse_header(&file[..]).unwrap();
+        assert_eq!(g.required_len(), g.data_offset() as u64 + (1 << 33) + 16);
+        g.layout().tensor_info_end
+    };
+    assert!(Gguf::parse_header(&file[..header_end]).is_ok());
+    assert!(matches!(
+        Gguf::parse(&file[..]),
+        Err(Error::TensorOutOfBounds { .. })
+    ));
+}
