@@ -39,21 +39,20 @@ pub fn json<D: ModelData>(gguf: &Gguf<D>) -> Json {
 /// A value as JSON: numbers, booleans and strings as themselves (non-finite floats as the
 /// strings "nan", "inf", "-inf"), arrays as {"type", "len", "head": first elements}.
 pub fn value_json(value: &Value<'_>) -> Json {
+    if let Some(n) = value.to_u64() {
+        return n.into();
+    }
+    if let Some(n) = value.to_i64() {
+        return n.into();
+    }
     match *value {
-        Value::Uint8(v) => v.into(),
-        Value::Int8(v) => v.into(),
-        Value::Uint16(v) => v.into(),
-        Value::Int16(v) => v.into(),
-        Value::Uint32(v) => v.into(),
-        Value::Int32(v) => v.into(),
-        Value::Uint64(v) => v.into(),
-        Value::Int64(v) => v.into(),
         Value::Bool(v) => v.into(),
         // Shortest decimal that reads back as the same f32, not the f64 widening's digits.
         Value::Float32(v) => float_json(v.into(), &v.to_string()),
         Value::Float64(v) => float_json(v, &v.to_string()),
         Value::String(s) => String::from_utf8_lossy(s.as_bytes()).into_owned().into(),
         Value::Array(a) => array_json(&a),
+        _ => Json::Null, // integers returned above
     }
 }
 

@@ -99,15 +99,13 @@ pub fn describe<D: ModelData>(gguf: &Gguf<D>) -> Json {
 
 /// A value with floats as bit patterns and every array element listed.
 pub fn exact_value(value: &Value<'_>) -> Json {
+    if let Some(n) = value.to_u64() {
+        return n.into();
+    }
+    if let Some(n) = value.to_i64() {
+        return n.into();
+    }
     match *value {
-        Value::Uint8(v) => v.into(),
-        Value::Int8(v) => v.into(),
-        Value::Uint16(v) => v.into(),
-        Value::Int16(v) => v.into(),
-        Value::Uint32(v) => v.into(),
-        Value::Int32(v) => v.into(),
-        Value::Uint64(v) => v.into(),
-        Value::Int64(v) => v.into(),
         Value::Bool(v) => v.into(),
         Value::Float32(v) => json!({"f32": v.to_bits()}),
         Value::Float64(v) => json!({"f64": v.to_bits()}),
@@ -122,6 +120,7 @@ pub fn exact_value(value: &Value<'_>) -> Json {
                 .collect();
             json!({"type": a.element_type().name(), "len": a.len(), "values": values})
         }
+        _ => Json::Null, // integers returned above
     }
 }
 
