@@ -6,6 +6,7 @@
 
 use crate::cursor::Endian;
 use crate::error::{Error, Name, Result};
+use crate::range::checked_slice;
 use crate::tensor::TensorView;
 use crate::value::Value;
 use crate::walk::{walk, Layout, MetadataEntry, MetadataWalker, TensorInfo, TensorWalker};
@@ -111,11 +112,6 @@ pub(crate) fn view<'a>(
     info: &TensorInfo<'a>,
 ) -> Result<TensorView<'a>> {
     let range = layout.data_range(info, bytes.len())?;
-    let data = bytes.get(range).ok_or(Error::TensorOutOfBounds {
-        name: Name::new(info.name().as_bytes()),
-        start: 0,
-        end: 0,
-        file_len: bytes.len() as u64,
-    })?;
+    let data = checked_slice(bytes, range)?;
     Ok(TensorView::new(*info, data, layout.header.endian))
 }

@@ -380,8 +380,8 @@ impl<'a> Iterator for ArrayIter<'a> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = usize::try_from(self.left).unwrap_or(usize::MAX);
-        (n, Some(n))
+        // An error ends the iteration early, so only the upper bound is known.
+        (0, usize::try_from(self.left).ok())
     }
 }
 
@@ -483,8 +483,8 @@ impl<'a> Iterator for Strings<'a> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = usize::try_from(self.left).unwrap_or(usize::MAX);
-        (n, Some(n))
+        // An error ends the iteration early, so only the upper bound is known.
+        (0, usize::try_from(self.left).ok())
     }
 }
 
