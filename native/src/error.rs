@@ -1,12 +1,14 @@
 //! Errors of the native layer: each names the file and the cause.
 
+use std::fmt;
 use std::io;
+use std::ops::Range;
 use std::path::PathBuf;
 
 /// Shorthand for results whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// What can go wrong opening or mapping a model file.
+/// What can go wrong opening, mapping or reading a model file.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -22,31 +24,81 @@ pub enum Error {
         /// The path given.
         path: PathBuf,
     },
-    /// The path is not a regular file (a directory, FIFO, device...).
-    #[error("{}: not a regular file ({kind})", path.display())]
+    /// The path is not a regular file (a directory, FIFO, device...), so it cannot be mapped.
+    #[error("{}: cannot map {kind}; only regular files can be mapped", path.display())]
     NotAFile {
         /// The path given.
         path: PathBuf,
-        /// What it is instead.
+        /// What it is instead ("a directory", "a FIFO", ...).
         kind: &'static str,
     },
-    /// The file is larger than this process can address.
+    /// The file is larger than this process can address (or, for heap reads, allocate).
     #[error("{}: {size} bytes do not fit in this process's address space", path.display())]
     FileTooLarge {
         /// The path given.
         path: PathBuf,
-        /// The file's size.
+        /// The file's size (for a stream, the size reached when reading stopped).
         size: u64,
     },
     /// The operating system refused the mapping.
-    #[error("{}: mmap failed: {source}", path.display())]
+    #[error("{}: mmap of {size} bytes failed: {source}", path.display())]
     MapFailed {
         /// The path given.
         path: PathBuf,
+        /// The size that was to be mapped.
+        size: u64,
         /// The OS error (for example ENOMEM).
         source: io::Error,
     },
-    /// Any other I/O error while opening.
+    /// A byte range does not lie inside the file.
+    #[error("{}: byte range {}..{} is outside the file ({size} bytes)", path.display(), range.start, range.end)]
+    InvalidRange {
+        /// The path of the file.
+        path: PathBuf,
+        /// The range asked for (`start > end` is also invalid).
+        range: Range<u64>,
+        /// The file's size.
+        size: u64,
+    },
+    /// The file on disk is no longer the one that was mapped.
+    #[error("{}: the file changed on disk since it was mapped ({what})", path.display())]
+    Changed {
+        /// The path of the file.
+        path: PathBuf,
+        /// What differs: "replaced", "resized", "modified" or "removed".
+        what: &'static str,
+    },
+    /// `mlock` refused to pin the mapping.
+    #[error("{}: could not lock {size} bytes in memory: {source}{}", path.display(), MemlockHint(*limit))]
+    LockFailed {
+        /// The path of the file.
+        path: PathBuf,
+        /// Bytes that were to be locked.
+        size: u64,
+        /// The process's `RLIMIT_MEMLOCK` soft limit in bytes, where known.
+        limit: Option<u64>,
+        /// The OS error (usually ENOMEM or EAGAIN when the limit is too low).
+        source: io::Error,
+    },
+    /// `madvise`, `posix_fadvise`, `mincore` or a similar call failed.
+    #[error("{}: {call} failed: {source}", path.display())]
+    SystemCall {
+        /// The path of the file.
+        path: PathBuf,
+        /// The call, with its argument ("madvise(MADV_RANDOM)").
+        call: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// This platform does not offer the operation.
+    #[error("{}: {what} is not supported on this platform", path.display())]
+    Unsupported {
+        /// The path of the file.
+        path: PathBuf,
+        /// The operation.
+        what: &'static str,
+    },
+    /// Any other I/O error while opening or reading.
     #[error("{}: {source}", path.display())]
     Io {
         /// The path given.
@@ -56,12 +108,47 @@ pub enum Error {
     },
 }
 
+/// Explains `RLIMIT_MEMLOCK` after a failed `mlock`.
+struct MemlockHint(Option<u64>);
+
+impl fmt::Display for MemlockHint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(limit) => write!(
+                f,
+                " (RLIMIT_MEMLOCK allows {limit} bytes; raise it with `ulimit -l`, \
+                 LimitMEMLOCK= in a systemd unit, or run with CAP_IPC_LOCK)"
+            ),
+            None => f.write_str(
+                " (RLIMIT_MEMLOCK may be too low; raise it with `ulimit -l` or run with CAP_IPC_LOCK)",
+            ),
+        }
+    }
+}
+
 impl Error {
     pub(crate) fn from_open(path: PathBuf, source: io::Error) -> Self {
         match source.kind() {
             io::ErrorKind::NotFound => Error::FileNotFound { path },
             io::ErrorKind::PermissionDenied => Error::PermissionDenied { path },
             _ => Error::Io { path, source },
+        }
+    }
+
+    /// The path of the file the error is about.
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            Error::FileNotFound { path }
+            | Error::PermissionDenied { path }
+            | Error::NotAFile { path, .. }
+            | Error::FileTooLarge { path, .. }
+            | Error::MapFailed { path, .. }
+            | Error::InvalidRange { path, .. }
+            | Error::Changed { path, .. }
+            | Error::LockFailed { path, .. }
+            | Error::SystemCall { path, .. }
+            | Error::Unsupported { path, .. }
+            | Error::Io { path, .. } => path,
         }
     }
 }

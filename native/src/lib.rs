@@ -2,28 +2,68 @@
 //!
 //! [`MmapFile`] maps a file read-only and implements [`ModelData`], so the core parser reads
 //! metadata and tensors straight from the page cache: opening is O(1) in the file's size and
-//! only the pages a program touches cost memory.
+//! only the pages a program touches cost memory. Around it:
+//!
+//! - [`MmapConfig`]: access advice, prefetch, populate, transparent huge pages, `mlock`.
+//! - Hints on sub-ranges: [`MmapFile::advise`], [`MmapFile::release`] (`MADV_DONTNEED`, rounded
+//!   so it never drops bytes outside the range), [`MmapFile::prefetch`] in a background thread,
+//!   [`MmapFile::evict_page_cache`] for cold-load measurements.
+//! - What it costs: [`MmapFile::residency`] (resident pages, like `vmtouch`) and [`PageFaults`].
+//! - Change detection: [`MmapFile::is_stale`] compares device, inode, size and mtime.
+//! - [`ModelSource`]: maps by default, reads small files, pipes and `/proc` files into the heap.
+//! - [`MmapCache`]: shared, bounded, LRU, re-maps replaced files.
 //!
 //! ```no_run
 //! use weightmap_core::Gguf;
-//! use weightmap_native::MmapFile;
+//! use weightmap_native::{MmapConfig, MmapFile};
 //!
-//! let gguf = Gguf::parse(MmapFile::open("model.gguf")?)?;
+//! let gguf = Gguf::parse(MmapFile::open_with("model.gguf", &MmapConfig::sequential())?)?;
 //! let embd = gguf.tensor("token_embd.weight")?;
 //! println!("{} bytes of {}", embd.bytes().len(), embd.ggml_type());
+//! // ... upload the tensors, then hand the pages back to the kernel:
+//! gguf.data().release_cpu_pages()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! # Safety of mappings
+//! # Platforms
+//! Linux is the primary platform. On other Unix systems `populate`, huge pages, page release,
+//! page-cache eviction and the process half of [`Residency`] are documented no-ops or
+//! `None`; on Windows every hint is a no-op, and residency, `mlock` and eviction return
+//! [`Error::Unsupported`].
+//!
+//! # Files that change while mapped (SIGBUS)
 //! A mapping shows the file as it is on disk *now*. If another process truncates the file while
-//! it is mapped, touching the lost pages raises `SIGBUS`; if it rewrites it in place, the bytes
-//! change under the parser. Replace model files by writing a new file and renaming it over the
-//! old one (the mapping keeps the old inode alive), never by editing in place.
+//! it is mapped, touching the lost pages raises `SIGBUS` and kills the process; if it rewrites
+//! the file in place, bytes change under the parser. No safe Rust API can prevent this (a
+//! `MAP_PRIVATE` mapping still shows pages not yet copied from the file), so this crate:
+//!
+//! - maps read-only and private, and bounds-checks every access, so a changed file can give
+//!   wrong bytes or `SIGBUS`, never an out-of-bounds read by this code;
+//! - records the file's identity at open, and [`MmapFile::is_stale`] and [`MmapCache`] notice a
+//!   file replaced, resized or touched, so a server can re-map instead of serving old bytes;
+//! - documents the rule that avoids the hazard: replace model files by writing a new file and
+//!   renaming it over the old one (the mapping keeps the old inode alive and valid), never by
+//!   truncating or editing in place.
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 
+mod cache;
+mod config;
 mod error;
+mod identity;
 mod mmap;
+mod pages;
+mod prefetch;
+mod residency;
+mod source;
+mod sys;
 
+pub use cache::{CacheConfig, CacheStats, MmapCache};
+pub use config::{Access, MmapConfig};
 pub use error::{Error, Result};
-pub use mmap::MmapFile;
+pub use identity::FileIdentity;
+pub use mmap::{HugePages, MmapFile};
+pub use pages::Rounding;
+pub use prefetch::{Prefetch, TouchReport};
+pub use residency::{resident_set_size, PageFaults, Residency};
+pub use source::{HeapReason, ModelSource, SourceConfig, MIN_MMAP_SIZE};
 pub use weightmap_core::{Advice, Backing, ModelData};

@@ -1,0 +1,70 @@
+//! `MmapConfig`: how a file is mapped and what the kernel is told about it.
+
+/// The access pattern announced to the kernel for the whole mapping (`madvise`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Access {
+    /// The kernel's default read-ahead.
+    #[default]
+    Normal,
+    /// Front-to-back reads (`MADV_SEQUENTIAL`): aggressive read-ahead, pages dropped early.
+    Sequential,
+    /// Scattered reads (`MADV_RANDOM`): no read-ahead.
+    Random,
+}
+
+/// How [`MmapFile::open_with`](crate::MmapFile::open_with) maps a file.
+///
+/// Fields are plain so configurations compose:
+/// `MmapConfig { lock: true, ..MmapConfig::sequential() }`.
+/// Hints the platform lacks (everything but `lock` outside Linux) are silently skipped;
+/// huge pages report refusal through
+/// [`MmapFile::huge_pages`](crate::MmapFile::huge_pages) instead of failing the open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub struct MmapConfig {
+    /// The access pattern for the whole file.
+    pub access: Access,
+    /// Start reading the whole file in the background at open (`MADV_WILLNEED`).
+    pub will_need: bool,
+    /// Fault every page in during the `mmap` call itself (`MAP_POPULATE`, Linux): open costs a
+    /// full read, later accesses cost nothing.
+    pub populate: bool,
+    /// Ask for transparent huge pages (`MADV_HUGEPAGE`); best effort.
+    pub huge_pages: bool,
+    /// Pin the pages in RAM (`mlock`); fails with an explanation when `RLIMIT_MEMLOCK` is low.
+    pub lock: bool,
+}
+
+impl MmapConfig {
+    /// Read-ahead tuned for a front-to-back pass, such as uploading every tensor once.
+    pub fn sequential() -> Self {
+        MmapConfig {
+            access: Access::Sequential,
+            ..Self::default()
+        }
+    }
+
+    /// No read-ahead, for scattered reads such as looking up embedding rows.
+    pub fn random() -> Self {
+        MmapConfig {
+            access: Access::Random,
+            ..Self::default()
+        }
+    }
+
+    /// Transparent huge pages requested (fewer TLB misses on hot weights).
+    pub fn hugepages() -> Self {
+        MmapConfig {
+            huge_pages: true,
+            ..Self::default()
+        }
+    }
+
+    /// Every page read at open, so no access later page-faults.
+    pub fn populate() -> Self {
+        MmapConfig {
+            populate: true,
+            ..Self::default()
+        }
+    }
+}

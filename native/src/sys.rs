@@ -1,0 +1,174 @@
+//! Thin wrappers over the operating-system calls memmap2 does not cover: page size, `mincore`,
+//! `posix_fadvise`, `getrusage`, `RLIMIT_MEMLOCK` and `/proc/self/pagemap`.
+//!
+//! Each returns `io::ErrorKind::Unsupported` (or a documented neutral value) where the platform
+//! lacks the call, so the layers above decide whether that is a no-op or an error.
+
+use std::fs::File;
+use std::io;
+use std::sync::OnceLock;
+
+/// The size of a virtual-memory page.
+pub(crate) fn page_size() -> usize {
+    static PAGE: OnceLock<usize> = OnceLock::new();
+    *PAGE.get_or_init(query_page_size)
+}
+
+#[cfg(unix)]
+fn query_page_size() -> usize {
+    // SAFETY: sysconf only reads a system constant; it has no memory-safety preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n)
+        .ok()
+        .filter(|p| p.is_power_of_two())
+        .unwrap_or(4096)
+}
+
+#[cfg(not(unix))]
+fn query_page_size() -> usize {
+    4096
+}
+
+/// Page-cache residency of `bytes`, one flag per page, appended to `out`.
+/// `bytes` must start on a page boundary (the kernel rejects it otherwise).
+#[cfg(unix)]
+pub(crate) fn mincore(bytes: &[u8], out: &mut Vec<bool>) -> io::Result<()> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let pages = bytes.len().div_ceil(page_size());
+    // libc declares the vector as `c_uchar` on Linux and `c_char` on the BSDs; both are bytes.
+    let mut vec = vec![0u8; pages];
+    // SAFETY: `bytes` is a live mapping of `bytes.len()` bytes, and `vec` holds one byte per page
+    // of it, as mincore requires. mincore only reads page tables and writes `vec`; it does not
+    // touch the mapped memory.
+    let rc = unsafe {
+        libc::mincore(
+            bytes.as_ptr() as *mut libc::c_void,
+            bytes.len(),
+            vec.as_mut_ptr().cast(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    out.extend(vec.iter().map(|b| b & 1 != 0));
+    Ok(())
+}
+
+#[cfg(not(unix))]
+pub(crate) fn mincore(_bytes: &[u8], _out: &mut Vec<bool>) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// Counts the pages of `bytes` present in this process's page tables, from
+/// `/proc/self/pagemap` (bit 63 of each 8-byte entry). `bytes` must start on a page boundary.
+#[cfg(target_os = "linux")]
+pub(crate) fn mapped_pages(bytes: &[u8]) -> io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let page = page_size();
+    let pages = bytes.len().div_ceil(page);
+    let first = (bytes.as_ptr() as usize / page) as u64;
+    let pagemap = File::open("/proc/self/pagemap")?;
+    // Read in bounded chunks so a 64 GiB mapping does not need a 128 MiB buffer.
+    const CHUNK_PAGES: usize = 64 * 1024;
+    let mut buf = vec![0u8; CHUNK_PAGES.min(pages) * 8];
+    let mut present = 0u64;
+    let mut done = 0usize;
+    while done < pages {
+        let n = CHUNK_PAGES.min(pages - done);
+        let chunk = &mut buf[..n * 8];
+        pagemap.read_exact_at(chunk, (first + done as u64) * 8)?;
+        present += chunk
+            .chunks_exact(8)
+            .filter(|e| e[7] & 0x80 != 0)
+            .count() as u64;
+        done += n;
+    }
+    Ok(present)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn mapped_pages(_bytes: &[u8]) -> io::Result<u64> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// Drops the file's clean pages from the page cache (`posix_fadvise(POSIX_FADV_DONTNEED)`).
+#[cfg(target_os = "linux")]
+pub(crate) fn fadvise_dontneed(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is owned by `file`, which outlives the call; posix_fadvise takes
+    // no pointers.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn fadvise_dontneed(_file: &File) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// The process's (minor, major) page-fault counters.
+#[cfg(unix)]
+pub(crate) fn page_faults() -> io::Result<(u64, u64)> {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `usage` is a writable rusage; getrusage fills it and reads nothing else.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: getrusage succeeded, so it initialised the struct (which was zeroed anyway).
+    let usage = unsafe { usage.assume_init() };
+    let count = |v: libc::c_long| u64::try_from(v).unwrap_or(0);
+    Ok((count(usage.ru_minflt), count(usage.ru_majflt)))
+}
+
+#[cfg(not(unix))]
+pub(crate) fn page_faults() -> io::Result<(u64, u64)> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// The `RLIMIT_MEMLOCK` soft limit in bytes (`None` if unknown or unlimited).
+#[cfg(unix)]
+pub(crate) fn memlock_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a writable rlimit; getrlimit fills it.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) };
+    (rc == 0 && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur as u64)
+}
+
+#[cfg(not(unix))]
+pub(crate) fn memlock_limit() -> Option<u64> {
+    None
+}
+
+/// The process's resident set size in bytes, from `/proc/self/statm`.
+#[cfg(target_os = "linux")]
+pub(crate) fn resident_set_size() -> io::Result<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm")?;
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|f| f.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/self/statm"))?;
+    Ok(pages * page_size() as u64)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn resident_set_size() -> io::Result<u64> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// Why transparent huge pages cannot apply, from the system-wide switch (Linux).
+pub(crate) fn huge_pages_disabled() -> Option<&'static str> {
+    let setting = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").ok()?;
+    setting
+        .contains("[never]")
+        .then_some("transparent huge pages are disabled system-wide ([never])")
+}
