@@ -10,7 +10,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 step() { printf '\n== %s\n' "$*"; }
 
 step "toolchain targets"
-for target in thumbv7em-none-eabihf; do
+for target in thumbv7em-none-eabihf x86_64-pc-windows-gnu x86_64-apple-darwin; do
   rustup target list --installed | grep -qx "$target" || rustup target add "$target"
 done
 
@@ -39,6 +39,10 @@ cargo clippy -p weightmap-tests --features peers --bin compare-parse --quiet -- 
 step "no_std builds of weightmap-core (with and without alloc)"
 cargo build -p weightmap-core --no-default-features --target thumbv7em-none-eabihf --quiet
 cargo build -p weightmap-core --no-default-features --features alloc --target thumbv7em-none-eabihf --quiet
+
+step "weightmap-native compiles for Windows and macOS (hints there are documented no-ops)"
+cargo check -p weightmap-native --target x86_64-pc-windows-gnu --quiet
+cargo check -p weightmap-native --target x86_64-apple-darwin --quiet
 
 step "cargo test --workspace"
 mkdir -p target

@@ -13,7 +13,6 @@ use crate::mmap::MmapFile;
 
 /// Bounds and policy of an [`MmapCache`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub struct CacheConfig {
     /// Most files kept mapped.
     pub max_entries: usize,
@@ -50,7 +49,8 @@ impl CacheConfig {
     }
 }
 
-/// Counters of an [`MmapCache`] since it was created.
+/// Counters of an [`MmapCache`] since it was created. Every lookup counts once, as a hit, a
+/// miss or a remap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct CacheStats {
     /// Lookups answered from the cache.
@@ -61,7 +61,7 @@ pub struct CacheStats {
     pub evictions: u64,
     /// Entries re-mapped because the file on disk changed.
     pub remaps: u64,
-    /// Files opened but too large to cache.
+    /// Misses whose file was too large to cache.
     pub uncached: u64,
     /// Files cached now.
     pub entries: usize,

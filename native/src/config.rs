@@ -20,7 +20,6 @@ pub enum Access {
 /// huge pages report refusal through
 /// [`MmapFile::huge_pages`](crate::MmapFile::huge_pages) instead of failing the open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
 pub struct MmapConfig {
     /// The access pattern for the whole file.
     pub access: Access,

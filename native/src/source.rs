@@ -32,7 +32,6 @@ pub enum HeapReason {
 
 /// How [`ModelSource::open_with`] chooses and configures the backing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub struct SourceConfig {
     /// Configuration of the mapping, when the file is mapped.
     pub mmap: MmapConfig,
@@ -259,7 +258,9 @@ fn read_to_heap(path: &Path, size_hint: Option<u64>) -> Result<Vec<u8>> {
     };
     if let Some(hint) = size_hint {
         let hint = usize::try_from(hint).map_err(|_| too_large(hint))?;
-        bytes.try_reserve_exact(hint).map_err(|_| too_large(hint as u64))?;
+        bytes
+            .try_reserve_exact(hint)
+            .map_err(|_| too_large(hint as u64))?;
     }
     // std's read_to_end grows with try_reserve and reports OutOfMemory instead of aborting.
     match file.read_to_end(&mut bytes) {

@@ -79,10 +79,7 @@ pub(crate) fn mapped_pages(bytes: &[u8]) -> io::Result<u64> {
         let n = CHUNK_PAGES.min(pages - done);
         let chunk = &mut buf[..n * 8];
         pagemap.read_exact_at(chunk, (first + done as u64) * 8)?;
-        present += chunk
-            .chunks_exact(8)
-            .filter(|e| e[7] & 0x80 != 0)
-            .count() as u64;
+        present += chunk.chunks_exact(8).filter(|e| e[7] & 0x80 != 0).count() as u64;
         done += n;
     }
     Ok(present)
@@ -140,12 +137,9 @@ pub(crate) fn memlock_limit() -> Option<u64> {
     };
     // SAFETY: `lim` is a writable rlimit; getrlimit fills it.
     let rc = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) };
+    // rlim_t is u64 on Linux and macOS but not everywhere.
+    #[allow(clippy::unnecessary_cast)]
     (rc == 0 && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur as u64)
-}
-
-#[cfg(not(unix))]
-pub(crate) fn memlock_limit() -> Option<u64> {
-    None
 }
 
 /// The process's resident set size in bytes, from `/proc/self/statm`.

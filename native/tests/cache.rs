@@ -1,0 +1,262 @@
+//! Change detection and `MmapCache`: files replaced by rename while in use, bounds, LRU order,
+//! statistics, and eight threads sharing one cache.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use weightmap_native::{CacheConfig, Error, MmapCache, MmapFile};
+
+use common::{pattern_byte, scratch, write_patterned};
+
+fn always_revalidate(max_entries: usize, max_bytes: u64) -> CacheConfig {
+    CacheConfig {
+        revalidate_after: Duration::ZERO,
+        ..CacheConfig::bounded(max_entries, max_bytes)
+    }
+}
+
+/// Writes `contents` to a temporary file next to `path` and renames it over `path`.
+fn replace_by_rename(path: &std::path::Path, contents: &[u8]) {
+    let tmp = path.with_extension("new");
+    std::fs::write(&tmp, contents).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+#[test]
+fn is_stale_detects_replacement_resizing_modification_and_removal() {
+    let dir = scratch();
+    let path = write_patterned(dir.path(), "model.gguf", 10_000);
+    let file = MmapFile::open(&path).unwrap();
+    assert!(!file.is_stale());
+    file.check_unchanged().unwrap();
+    assert_eq!(file.identity().size, 10_000);
+
+    replace_by_rename(&path, b"new contents");
+    assert!(file.is_stale());
+    let e = file.check_unchanged().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Changed {
+                what: "replaced",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("model.gguf"), "{e}");
+    // The old mapping still shows the old file.
+    assert!(file.bytes_match_pattern());
+
+    let file = MmapFile::open(&path).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .set_len(100)
+        .unwrap();
+    assert!(matches!(
+        file.check_unchanged(),
+        Err(Error::Changed {
+            what: "resized",
+            ..
+        })
+    ));
+
+    let file = MmapFile::open(&path).unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_modified(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000))
+        .unwrap();
+    assert!(matches!(
+        file.check_unchanged(),
+        Err(Error::Changed {
+            what: "modified",
+            ..
+        })
+    ));
+
+    std::fs::remove_file(&path).unwrap();
+    assert!(matches!(
+        file.check_unchanged(),
+        Err(Error::Changed {
+            what: "removed",
+            ..
+        })
+    ));
+}
+
+trait PatternCheck {
+    fn bytes_match_pattern(&self) -> bool;
+}
+
+impl PatternCheck for MmapFile {
+    fn bytes_match_pattern(&self) -> bool {
+        self.as_slice()
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b == pattern_byte(i))
+    }
+}
+
+#[test]
+fn hits_share_one_mapping_and_misses_open() {
+    let dir = scratch();
+    let a = write_patterned(dir.path(), "a.bin", 5000);
+    let cache = MmapCache::new(CacheConfig::bounded(4, 1 << 30));
+    assert!(cache.is_empty());
+    let first = cache.get_or_open(&a).unwrap();
+    let second = cache.get_or_open(&a).unwrap();
+    assert!(Arc::ptr_eq(&first, &second));
+    let stats = cache.stats();
+    assert_eq!(
+        (stats.hits, stats.misses, stats.entries, stats.bytes_mapped),
+        (1, 1, 1, 5000)
+    );
+    // A failed open caches nothing.
+    let e = cache.get_or_open(dir.path().join("missing")).unwrap_err();
+    assert!(matches!(e, Error::FileNotFound { .. }));
+    assert_eq!(cache.len(), 1);
+    assert!(cache.remove(&a).is_some());
+    assert!(cache.is_empty());
+    assert_eq!(cache.stats().bytes_mapped, 0);
+}
+
+#[test]
+fn bounds_evict_the_least_recently_used_without_invalidating_handles() {
+    let dir = scratch();
+    let paths: Vec<_> = (0..4)
+        .map(|i| write_patterned(dir.path(), &format!("f{i}.bin"), 1000 * (i + 1)))
+        .collect();
+    // Three entries at most.
+    let cache = MmapCache::new(CacheConfig::bounded(3, 1 << 30));
+    let f0 = cache.get_or_open(&paths[0]).unwrap();
+    cache.get_or_open(&paths[1]).unwrap();
+    cache.get_or_open(&paths[2]).unwrap();
+    cache.get_or_open(&paths[0]).unwrap(); // 0 is now the most recent; 1 the least
+    cache.get_or_open(&paths[3]).unwrap();
+    let stats = cache.stats();
+    assert_eq!((stats.entries, stats.evictions), (3, 1), "{stats:?}");
+    assert_eq!(stats.bytes_mapped, 1000 + 3000 + 4000);
+    let misses = stats.misses;
+    cache.get_or_open(&paths[0]).unwrap();
+    assert_eq!(cache.stats().misses, misses, "0 should still be cached");
+    cache.get_or_open(&paths[1]).unwrap();
+    assert_eq!(
+        cache.stats().misses,
+        misses + 1,
+        "1 should have been evicted"
+    );
+
+    // Byte bound: 7000 bytes hold f1 (2000) and f3 (4000); f2 (3000) pushes f1 out.
+    let cache = MmapCache::new(CacheConfig::bounded(10, 7000));
+    cache.get_or_open(&paths[1]).unwrap();
+    cache.get_or_open(&paths[3]).unwrap();
+    assert_eq!(cache.stats().bytes_mapped, 6000);
+    let held = cache.get_or_open(&paths[2]).unwrap();
+    let stats = cache.stats();
+    assert_eq!(
+        (stats.entries, stats.bytes_mapped, stats.evictions),
+        (2, 7000, 1),
+        "{stats:?}"
+    );
+    // Too large for the cache at all: returned, not cached.
+    let big = write_patterned(dir.path(), "big.bin", 7001);
+    let file = cache.get_or_open(&big).unwrap();
+    assert_eq!(file.size(), 7001);
+    assert_eq!(cache.stats().uncached, 1);
+    assert_eq!(cache.len(), 2);
+
+    cache.clear();
+    assert!(cache.is_empty());
+    // Handles outlive eviction and clearing.
+    assert!(f0.bytes_match_pattern() && held.bytes_match_pattern());
+}
+
+#[test]
+fn a_file_replaced_by_rename_is_remapped_while_old_handles_stay_valid() {
+    let dir = scratch();
+    let path = write_patterned(dir.path(), "served.gguf", 8192);
+    let cache = MmapCache::new(always_revalidate(8, 1 << 30));
+    let old = cache.get_or_open(&path).unwrap();
+    replace_by_rename(&path, b"version two");
+    let new = cache.get_or_open(&path).unwrap();
+    assert!(!Arc::ptr_eq(&old, &new));
+    assert_eq!(new.as_slice(), b"version two");
+    assert!(
+        old.bytes_match_pattern(),
+        "the old handle must keep the old bytes"
+    );
+    assert!(old.is_stale() && !new.is_stale());
+    let stats = cache.stats();
+    assert_eq!(
+        (stats.remaps, stats.entries, stats.bytes_mapped),
+        (1, 1, 11),
+        "{stats:?}"
+    );
+    // Unchanged since: a hit.
+    let again = cache.get_or_open(&path).unwrap();
+    assert!(Arc::ptr_eq(&again, &new));
+}
+
+#[test]
+fn without_revalidation_a_hit_trusts_the_cached_mapping() {
+    let dir = scratch();
+    let path = write_patterned(dir.path(), "trusted.gguf", 4096);
+    let cache = MmapCache::new(CacheConfig {
+        revalidate_after: Duration::from_secs(3600),
+        ..CacheConfig::default()
+    });
+    let old = cache.get_or_open(&path).unwrap();
+    replace_by_rename(&path, b"v2");
+    assert!(Arc::ptr_eq(&old, &cache.get_or_open(&path).unwrap()));
+    assert_eq!(cache.stats().remaps, 0);
+}
+
+#[test]
+fn eight_threads_read_through_one_cache() {
+    let dir = scratch();
+    let paths: Vec<_> = (0..6)
+        .map(|i| write_patterned(dir.path(), &format!("t{i}.bin"), 64 * 1024 + i * 4096))
+        .collect();
+    // Fewer entries than files, and a replacement mid-run, so eviction and remapping race with
+    // reads.
+    let cache = Arc::new(MmapCache::new(always_revalidate(4, 1 << 30)));
+    std::thread::scope(|s| {
+        for t in 0..8usize {
+            let cache = Arc::clone(&cache);
+            let paths = &paths;
+            s.spawn(move || {
+                for round in 0..200usize {
+                    // Every other read goes to the hot file t5, which therefore stays cached
+                    // while the other five cycle through the remaining entries.
+                    let path = if round % 2 == 0 {
+                        &paths[5]
+                    } else {
+                        &paths[(t + round) % 5]
+                    };
+                    let file = cache.get_or_open(path).unwrap();
+                    let at = (round * 7919) % file.size();
+                    let byte = file.range(at..at + 1).unwrap()[0];
+                    if path.ends_with("t5.bin") && file.size() == 3 {
+                        assert_eq!(file.as_slice(), b"new");
+                    } else {
+                        assert_eq!(byte, pattern_byte(at), "{} at {at}", path.display());
+                    }
+                    if t == 0 && round == 100 {
+                        replace_by_rename(&paths[5], b"new");
+                    }
+                }
+            });
+        }
+    });
+    let stats = cache.stats();
+    assert_eq!(
+        stats.hits + stats.misses + stats.remaps,
+        8 * 200,
+        "{stats:?}"
+    );
+    assert!(stats.entries <= 4 && stats.evictions > 0, "{stats:?}");
+    assert!(stats.remaps >= 1, "{stats:?}");
+}

@@ -1,0 +1,101 @@
+//! Helpers shared by the native integration tests: real files on a real file system.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A scratch directory on the target directory's file system (not tmpfs: the page-cache tests
+/// need a file system whose pages can be evicted), readable by other users so a
+/// dropped-privilege child can reach files in it.
+pub fn scratch() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("native-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    dir
+}
+
+/// The byte at `offset` of a [`write_patterned`] file: differs between neighbouring pages.
+pub fn pattern_byte(offset: usize) -> u8 {
+    (offset as u64).wrapping_mul(0x9E37_79B9).rotate_right(13) as u8 ^ (offset >> 12) as u8
+}
+
+/// Writes `len` patterned bytes to `dir/name`, flushed to disk so its pages are clean.
+pub fn write_patterned(dir: &Path, name: &str, len: usize) -> PathBuf {
+    let path = dir.join(name);
+    let mut f = std::fs::File::create(&path).unwrap();
+    let mut buf = Vec::with_capacity(1 << 20);
+    let mut offset = 0;
+    while offset < len {
+        buf.clear();
+        let n = (1 << 20).min(len - offset);
+        buf.extend((offset..offset + n).map(pattern_byte));
+        f.write_all(&buf).unwrap();
+        offset += n;
+    }
+    f.sync_all().unwrap();
+    path
+}
+
+/// Lines of `/proc/self/maps` naming `path`.
+pub fn maps_lines(path: &Path) -> Vec<String> {
+    let name = path.to_str().unwrap();
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .filter(|l| l.ends_with(name))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A field of `/proc/self/status` in kB (`VmLck`, `VmRSS`...).
+pub fn status_kb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Whether this process runs as root (then permission tests need a dropped-privilege child).
+#[cfg(unix)]
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Runs this test binary again as a child for the single test `name`, with `envs` set, and
+/// returns its exit status and combined output.
+pub fn rerun_as_child(
+    name: &str,
+    envs: &[(&str, &str)],
+    configure: impl FnOnce(&mut std::process::Command),
+) -> std::io::Result<(std::process::ExitStatus, String)> {
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    cmd.args(["--exact", name, "--nocapture", "--test-threads=1"]);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    configure(&mut cmd);
+    let out = cmd.output()?;
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    Ok((out.status, text))
+}
+
+/// Serialises tests that read process-wide counters (RSS, page faults, locked memory), which
+/// other tests running in parallel threads would disturb.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
