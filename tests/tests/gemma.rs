@@ -62,3 +62,41 @@ fn gemma_matches_the_official_reader_and_reads_typed_tensors() {
     let view = gguf.tensor_view(&q).unwrap();
     assert_eq!(view.blocks().len() as u64 * 144, q.size());
 }
+
+/// The native layer on the real model: mapped through `ModelSource`, parsed, the largest tensor
+/// read, its pages counted, then released, and the same bytes read again.
+#[test]
+fn gemma_mapped_parsed_read_and_released() {
+    let Some((_, path)) = gemma_model() else {
+        return;
+    };
+    let source = weightmap_native::ModelSource::open(&path).unwrap();
+    assert!(source.is_mmap());
+    let gguf = Gguf::parse(source).unwrap();
+    let mmap = gguf.data().as_mmap().unwrap();
+    let largest = gguf.tensors().max_by_key(|t| t.size()).unwrap();
+    let range = gguf.tensor_range(&largest).unwrap();
+    assert_eq!(largest.name(), "token_embd.weight");
+    let checksum = |bytes: &[u8]| {
+        bytes
+            .iter()
+            .fold(0u64, |h, &b| h.rotate_left(5) ^ u64::from(b))
+    };
+    let before = checksum(gguf.tensor_view(&largest).unwrap().bytes());
+    let r = mmap.residency_of(range.clone()).unwrap();
+    assert_eq!(
+        r.mapped,
+        Some(r.pages),
+        "every page of the tensor was read: {r:?}"
+    );
+    assert_eq!(r.cached, r.pages);
+
+    gguf.data().release_cpu_pages().unwrap();
+    let r = mmap.residency().unwrap();
+    assert_eq!(r.mapped, Some(0), "{r:?}");
+    assert!(!mmap.is_stale());
+    assert_eq!(
+        checksum(gguf.tensor_view(&largest).unwrap().bytes()),
+        before
+    );
+}
