@@ -1,11 +1,12 @@
 //! `weightmap inspect`: open a file (or the built-in sample), parse it and print a report.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 
-use weightmap_core::{Gguf, ModelData};
-use weightmap_native::MmapFile;
+use weightmap_core::ModelData;
+use weightmap_native::{HeapReason, ModelSource, SourceConfig};
 
+use crate::error::{finish, parse, write_json, CliError};
 use crate::report;
 
 /// The sample shown when no file is given; written by the official gguf writer
@@ -13,52 +14,40 @@ use crate::report;
 const SAMPLE: &[u8] = include_bytes!("../../samples/tiny-llama.gguf");
 const SAMPLE_NAME: &str = "samples/tiny-llama.gguf (built-in sample)";
 
-/// Why `inspect` failed.
-#[derive(Debug, thiserror::Error)]
-pub enum InspectError {
-    /// The file could not be opened or mapped.
-    #[error(transparent)]
-    Open(#[from] weightmap_native::Error),
-    /// The file is not valid GGUF.
-    #[error("{path}: {source}")]
-    Parse {
-        /// What was parsed.
-        path: String,
-        /// The parser's error.
-        source: Box<weightmap_core::Error>,
-    },
-    /// Writing the report failed (other than a closed pipe).
-    #[error("writing output: {0}")]
-    Output(#[from] io::Error),
+pub struct Options {
+    pub json: bool,
+    pub tensors: bool,
+    pub no_mmap: bool,
 }
 
-pub fn run(file: Option<&Path>, json: bool, tensors: bool) -> Result<(), InspectError> {
+pub fn run(file: Option<&Path>, options: &Options) -> Result<(), CliError> {
     match file {
         Some(path) => {
-            let data = MmapFile::open(path)?;
-            show(data, &path.display().to_string(), json, tensors)
+            let config = SourceConfig {
+                no_mmap: options.no_mmap,
+                ..SourceConfig::default()
+            };
+            let source = ModelSource::open_with(path, &config)?;
+            let backing = match source.heap_reason() {
+                None => "memory-mapped",
+                Some(HeapReason::Requested) => "read into memory: --no-mmap",
+                Some(HeapReason::Small) => "read into memory: under 64 KiB",
+                Some(_) => "read into memory: not a regular file",
+            };
+            show(source, &format!("{} ({backing})", path.display()), options)
         }
-        None => show(SAMPLE, SAMPLE_NAME, json, tensors),
+        None => show(SAMPLE, SAMPLE_NAME, options),
     }
 }
 
-fn show<D: ModelData>(data: D, name: &str, json: bool, tensors: bool) -> Result<(), InspectError> {
+fn show<D: ModelData>(data: D, name: &str, options: &Options) -> Result<(), CliError> {
     let file_len = data.bytes().len();
-    let gguf = Gguf::parse(data).map_err(|source| InspectError::Parse {
-        path: name.to_string(),
-        source: Box::new(source),
-    })?;
+    let gguf = parse(data, name)?;
     let mut out = io::stdout().lock();
-    let written = if json {
-        serde_json::to_writer(&mut out, &report::json(&gguf))
-            .map_err(io::Error::from)
-            .and_then(|()| writeln!(out))
+    let written = if options.json {
+        write_json(&mut out, &report::json(&gguf))
     } else {
-        report::text(&mut out, &gguf, name, file_len as u64, tensors)
+        report::text(&mut out, &gguf, name, file_len as u64, options.tensors)
     };
-    match written.and_then(|()| out.flush()) {
-        // `weightmap inspect | head` is not an error.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
-    }
+    finish(written, &mut out)
 }

@@ -1,10 +1,14 @@
-//! `weightmap`: inspect GGUF model files.
+//! `weightmap`: inspect GGUF model files, see which of their pages are in memory, and warm or
+//! release them.
 //!
 //! Exit status: 0 on success, 1 when a file cannot be opened or parsed (the typed error is
 //! printed on stderr), 2 for bad command-line usage.
 
+mod error;
 mod inspect;
 mod report;
+mod residency;
+mod touch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +16,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-/// Zero-copy access to model weights: inspect GGUF files without loading them.
+/// Zero-copy access to model weights: inspect GGUF files without loading them, see and control
+/// what they cost in memory.
 #[derive(Debug, Parser)]
 #[command(name = "weightmap", version, about, long_about = None)]
 struct Cli {
@@ -44,6 +49,50 @@ enum Command {
         /// List every tensor (the text output shows only totals by type otherwise).
         #[arg(long)]
         tensors: bool,
+
+        /// Read the file into memory instead of mapping it (files under 64 KiB, pipes and
+        /// /proc files are always read).
+        #[arg(long)]
+        no_mmap: bool,
+    },
+
+    /// Show which pages of a file are in the kernel's page cache, like vmtouch.
+    ///
+    /// Works on any file; with --tensors the file must be GGUF and each tensor's share is
+    /// shown. Nothing is read to measure it (mincore), so the answer is what a load would find.
+    Residency {
+        /// The file.
+        file: PathBuf,
+
+        /// Also show the cached share of each tensor.
+        #[arg(long)]
+        tensors: bool,
+
+        /// Print one JSON object: {"file", "size", "page_size", "pages", "cached_pages",
+        /// "cached_fraction", "tensors": [{"name", "type", "offset", "size", "pages",
+        /// "cached_pages"}]}.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Fault every page of a file into memory, with a progress bar, and report the time, the
+    /// throughput and the page faults it took (major faults read from disk).
+    Touch {
+        /// The file.
+        file: PathBuf,
+
+        /// Hand the pages back to the kernel afterwards (MADV_DONTNEED) and report the RSS.
+        #[arg(long)]
+        release: bool,
+
+        /// Drop the file from the page cache first, so the pass reads from disk (a cold load).
+        #[arg(long)]
+        evict: bool,
+
+        /// Print one JSON object: {"file", "bytes", "pages", "seconds", "bytes_per_second",
+        /// "minor_faults", "major_faults", "rss_before", "rss_touched", "rss_released"}.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -55,7 +104,33 @@ fn main() -> ExitCode {
             file,
             json,
             tensors,
-        } => inspect::run(file.as_deref(), json, tensors),
+            no_mmap,
+        } => inspect::run(
+            file.as_deref(),
+            &inspect::Options {
+                json,
+                tensors,
+                no_mmap,
+            },
+        ),
+        Command::Residency {
+            file,
+            tensors,
+            json,
+        } => residency::run(&file, tensors, json),
+        Command::Touch {
+            file,
+            release,
+            evict,
+            json,
+        } => touch::run(
+            &file,
+            &touch::Options {
+                release,
+                evict,
+                json,
+            },
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -76,5 +151,6 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }

@@ -25,7 +25,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// The path is not a regular file (a directory, FIFO, device...), so it cannot be mapped.
-    #[error("{}: cannot map {kind}; only regular files can be mapped", path.display())]
+    #[error("{}: not a regular file ({kind})", path.display())]
     NotAFile {
         /// The path given.
         path: PathBuf,

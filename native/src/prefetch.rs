@@ -51,6 +51,28 @@ impl MmapFile {
         Ok(touch_spans(self, &spans, &never, &mut progress))
     }
 
+    /// [`touch`](Self::touch) on the whole file.
+    pub fn touch_all(&self, progress: impl FnMut(u64, u64)) -> TouchReport {
+        let whole = 0..self.size();
+        // The whole file is always a valid range.
+        self.touch(core::slice::from_ref(&whole), progress)
+            .unwrap_or_default()
+    }
+
+    /// [`prefetch`](Self::prefetch) of the whole file.
+    pub fn prefetch_all(self: &Arc<Self>) -> Prefetch {
+        let whole = 0..self.size();
+        self.prefetch(core::slice::from_ref(&whole))
+            .unwrap_or_else(|_| Prefetch {
+                shared: Arc::new(Shared {
+                    done: AtomicU64::new(0),
+                    total: 0,
+                    cancel: AtomicBool::new(false),
+                }),
+                thread: None,
+            })
+    }
+
     /// Starts warming the pages covering `ranges` in a background thread and returns at once;
     /// the handle reports progress and the final [`TouchReport`].
     ///
@@ -61,9 +83,10 @@ impl MmapFile {
     /// # std::fs::write(&path, vec![1u8; 1 << 20])?;
     /// use std::sync::Arc;
     /// let file = Arc::new(weightmap_native::MmapFile::open(&path)?);
-    /// let warming = file.prefetch(&[0..file.size()])?;
+    /// let warming = file.prefetch(&[0..4096, 65536..131072])?;
     /// let report = warming.wait();
-    /// assert_eq!(report.bytes, 1 << 20);
+    /// assert_eq!(report.bytes, 4096 + 65536);
+    /// assert_eq!(file.prefetch_all().wait().bytes, 1 << 20);
     /// # Ok(()) }
     /// ```
     ///
