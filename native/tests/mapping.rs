@@ -145,7 +145,7 @@ fn missing_directory_and_special_files_get_their_error_kinds() {
         let e = MmapFile::open(&fifo).unwrap_err();
         assert!(matches!(e, Error::NotAFile { kind: "a FIFO", .. }), "{e:?}");
         assert!(
-            e.to_string().contains("only regular files can be mapped"),
+            e.to_string().ends_with("/fifo: not a regular file (a FIFO)"),
             "{e}"
         );
     }
@@ -381,4 +381,45 @@ fn map_unmap_advise_release_and_lock_are_traced_at_debug() {
         );
     }
     assert!(log.contains("MADV_RANDOM"), "{log}");
+}
+
+/// With the address space limited (`ulimit -v`), mapping a 64 GiB file fails with the OS error.
+#[test]
+fn a_refused_mapping_is_map_failed_with_the_os_error() {
+    const CHILD: &str = "WEIGHTMAP_MAP_FAILED_FILE";
+    if let Ok(path) = std::env::var(CHILD) {
+        let e = MmapFile::open(&path).unwrap_err();
+        assert!(
+            matches!(&e, Error::MapFailed { size, .. } if *size == 64 << 30),
+            "{e:?}"
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.contains("mmap of 68719476736 bytes failed") && msg.contains("os error 12"),
+            "{msg}"
+        );
+        println!("checked: {msg}");
+        return;
+    }
+    let dir = scratch();
+    let path = dir.path().join("huge.bin");
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(64 << 30)
+        .unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let name = "a_refused_mapping_is_map_failed_with_the_os_error";
+    // 4 GiB of address space is plenty for the test binary and too little for the mapping.
+    let script =
+        format!("ulimit -v 4194304 && exec \"$0\" --exact {name} --nocapture --test-threads=1");
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .arg(&exe)
+        .env(CHILD, &path)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("checked: "), "{text}");
 }
