@@ -170,7 +170,16 @@ impl MmapCache {
             }
             tracing::debug!(path = %path.display(), "file changed on disk: re-mapping");
         }
-        let file = Arc::new(MmapFile::open_with(path, &self.config.mmap)?);
+        let file = match MmapFile::open_with(path, &self.config.mmap) {
+            Ok(file) => Arc::new(file),
+            Err(e) => {
+                // A cached file that can no longer be opened (removed, say) leaves the cache.
+                if let Some(gone) = self.remove(path) {
+                    tracing::debug!(path = %path.display(), size = gone.size(), "dropped from cache");
+                }
+                return Err(e);
+            }
+        };
         let mut state = self.state();
         Ok(self.insert(&mut state, path, file))
     }

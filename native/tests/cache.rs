@@ -198,6 +198,12 @@ fn a_file_replaced_by_rename_is_remapped_while_old_handles_stay_valid() {
     // Unchanged since: a hit.
     let again = cache.get_or_open(&path).unwrap();
     assert!(Arc::ptr_eq(&again, &new));
+    // Removed from disk: an error, and the entry leaves the cache; handles stay valid.
+    std::fs::remove_file(&path).unwrap();
+    let e = cache.get_or_open(&path).unwrap_err();
+    assert!(matches!(e, Error::FileNotFound { .. }), "{e:?}");
+    assert!(cache.is_empty());
+    assert_eq!(new.as_slice(), b"version two");
 }
 
 #[test]

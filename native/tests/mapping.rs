@@ -145,7 +145,8 @@ fn missing_directory_and_special_files_get_their_error_kinds() {
         let e = MmapFile::open(&fifo).unwrap_err();
         assert!(matches!(e, Error::NotAFile { kind: "a FIFO", .. }), "{e:?}");
         assert!(
-            e.to_string().ends_with("/fifo: not a regular file (a FIFO)"),
+            e.to_string()
+                .ends_with("/fifo: not a regular file (a FIFO)"),
             "{e}"
         );
     }
