@@ -24,7 +24,7 @@ pub fn run(path: &Path, options: &Options) -> Result<(), CliError> {
         file.evict_page_cache()?;
     }
     let rss_before = resident_set_size();
-    let warming = file.prefetch_all();
+    let warming = file.prefetch_all()?;
     let bar = ProgressBar::new(file.size() as u64).with_style(
         ProgressStyle::with_template(
             "{spinner} touching {bytes}/{total_bytes} [{wide_bar}] {bytes_per_sec}, {eta}",

@@ -159,23 +159,39 @@ impl MmapCache {
             }
         };
         // Checking the disk and opening happen outside the lock: other threads keep hitting.
-        if let Some(file) = stale_candidate {
+        if let Some(file) = &stale_candidate {
             if !file.is_stale() {
                 let mut state = self.state();
-                if let Some(e) = state.lru.get_mut(path) {
+                // Only if another thread has not replaced the entry meanwhile.
+                if let Some(e) = state
+                    .lru
+                    .get_mut(path)
+                    .filter(|e| Arc::ptr_eq(&e.file, file))
+                {
                     e.checked = now;
                 }
                 state.stats.hits += 1;
-                return Ok(file);
+                return Ok(Arc::clone(file));
             }
             tracing::debug!(path = %path.display(), "file changed on disk: re-mapping");
         }
         let file = match MmapFile::open_with(path, &self.config.mmap) {
             Ok(file) => Arc::new(file),
             Err(e) => {
-                // A cached file that can no longer be opened (removed, say) leaves the cache.
-                if let Some(gone) = self.remove(path) {
-                    tracing::debug!(path = %path.display(), size = gone.size(), "dropped from cache");
+                // A cached file that can no longer be opened (removed, say) leaves the cache,
+                // unless another thread has put a newer mapping there meanwhile.
+                if let Some(stale) = &stale_candidate {
+                    let mut state = self.state();
+                    if state
+                        .lru
+                        .peek(path)
+                        .is_some_and(|e| Arc::ptr_eq(&e.file, stale))
+                    {
+                        if let Some(gone) = state.lru.pop(path) {
+                            state.bytes -= gone.file.size() as u64;
+                            tracing::debug!(path = %path.display(), "dropped from cache");
+                        }
+                    }
                 }
                 return Err(e);
             }

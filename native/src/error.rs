@@ -40,6 +40,14 @@ pub enum Error {
         /// The file's size (for a stream, the size reached when reading stopped).
         size: u64,
     },
+    /// A file or stream read into the heap is longer than the configured limit.
+    #[error("{}: more than {limit} bytes to read into memory (SourceConfig::max_heap_size)", path.display())]
+    HeapLimit {
+        /// The path given.
+        path: PathBuf,
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// The operating system refused the mapping.
     #[error("{}: mmap of {size} bytes failed: {source}", path.display())]
     MapFailed {
@@ -142,6 +150,7 @@ impl Error {
             | Error::PermissionDenied { path }
             | Error::NotAFile { path, .. }
             | Error::FileTooLarge { path, .. }
+            | Error::HeapLimit { path, .. }
             | Error::MapFailed { path, .. }
             | Error::InvalidRange { path, .. }
             | Error::Changed { path, .. }

@@ -4,10 +4,13 @@ use std::fs::Metadata;
 use std::path::Path;
 use std::time::SystemTime;
 
-/// Device, inode, size and modification time of a file, captured when it is opened.
+/// Device, inode, size, modification time and status-change time of a file, captured when it
+/// is opened.
 ///
-/// Two identities are equal when they describe the same, unchanged file. Windows has no stable
-/// inode number in std, so there only size and modification time are compared.
+/// Two identities are equal when they describe the same, unchanged file. The status-change time
+/// (Unix `ctime`) catches in-place rewrites that restore the modification time, such as
+/// `cp --preserve=timestamps` over the file. Windows has no stable inode number or ctime in
+/// std, so there only size and modification time are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FileIdentity {
     /// Device number (0 where unknown).
@@ -18,22 +21,29 @@ pub struct FileIdentity {
     pub size: u64,
     /// Last modification time, where the platform records it.
     pub modified: Option<SystemTime>,
+    /// Last status change (Unix `ctime`: seconds, nanoseconds); `None` elsewhere.
+    pub changed: Option<(i64, i64)>,
 }
 
 impl FileIdentity {
     pub(crate) fn of(meta: &Metadata) -> Self {
         #[cfg(unix)]
-        let (device, inode) = {
+        let (device, inode, changed) = {
             use std::os::unix::fs::MetadataExt;
-            (meta.dev(), meta.ino())
+            (
+                meta.dev(),
+                meta.ino(),
+                Some((meta.ctime(), meta.ctime_nsec())),
+            )
         };
         #[cfg(not(unix))]
-        let (device, inode) = (0, 0);
+        let (device, inode, changed) = (0, 0, None);
         FileIdentity {
             device,
             inode,
             size: meta.len(),
             modified: meta.modified().ok(),
+            changed,
         }
     }
 
@@ -48,7 +58,7 @@ impl FileIdentity {
             Some("replaced")
         } else if self.size != now.size {
             Some("resized")
-        } else if self.modified != now.modified {
+        } else if self.modified != now.modified || self.changed != now.changed {
             Some("modified")
         } else {
             None

@@ -32,18 +32,25 @@
 //! [`Error::Unsupported`].
 //!
 //! # Files that change while mapped (SIGBUS)
-//! A mapping shows the file as it is on disk *now*. If another process truncates the file while
-//! it is mapped, touching the lost pages raises `SIGBUS` and kills the process; if it rewrites
-//! the file in place, bytes change under the parser. No safe Rust API can prevent this (a
-//! `MAP_PRIVATE` mapping still shows pages not yet copied from the file), so this crate:
+//! A mapping shows the file as it is on disk *now*. Opening a model file here assumes, as a
+//! documented precondition, that nobody modifies that file in place while it is mapped: if
+//! another process truncates it, touching the lost pages raises `SIGBUS` and kills the process;
+//! if it rewrites it in place, bytes change under slices Rust assumes immutable, which is
+//! undefined behaviour (it is why `memmap2::Mmap::map` is `unsafe`). No mapping API can prevent
+//! this from inside the process, so this crate:
 //!
-//! - maps read-only and private, and bounds-checks every access, so a changed file can give
-//!   wrong bytes or `SIGBUS`, never an out-of-bounds read by this code;
-//! - records the file's identity at open, and [`MmapFile::is_stale`] and [`MmapCache`] notice a
-//!   file replaced, resized or touched, so a server can re-map instead of serving old bytes;
+//! - maps read-only and private, and bounds-checks every access;
+//! - records the file's identity at open (device, inode, size, mtime, ctime), and
+//!   [`MmapFile::is_stale`] and [`MmapCache`] notice a file replaced, resized or rewritten, so
+//!   a server can re-map instead of serving old bytes;
 //! - documents the rule that avoids the hazard: replace model files by writing a new file and
 //!   renaming it over the old one (the mapping keeps the old inode alive and valid), never by
-//!   truncating or editing in place.
+//!   truncating or editing in place (`cp new.gguf model.gguf` edits in place; `cp new.gguf
+//!   model.gguf.tmp && mv model.gguf.tmp model.gguf` does not). Where files may be edited in
+//!   place, read them into the heap with [`SourceConfig::no_mmap`].
+//!
+//! On Windows a mapped file cannot be replaced at all while mapped, so updating a model means
+//! dropping its mappings (and [`MmapCache`] entries) first.
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 
 mod cache;
@@ -65,5 +72,10 @@ pub use mmap::{HugePages, MmapFile};
 pub use pages::Rounding;
 pub use prefetch::{Prefetch, TouchReport};
 pub use residency::{resident_set_size, PageFaults, Residency};
-pub use source::{HeapReason, ModelSource, SourceConfig, MIN_MMAP_SIZE};
+pub use source::{HeapReason, ModelSource, SourceConfig, DEFAULT_MAX_HEAP_SIZE, MIN_MMAP_SIZE};
 pub use weightmap_core::{Advice, Backing, ModelData};
+
+/// The size of a virtual-memory page here: the unit of residency, release and advice.
+pub fn page_size() -> usize {
+    sys::page_size()
+}

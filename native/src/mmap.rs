@@ -3,6 +3,7 @@
 use std::fs::{File, FileType};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 use memmap2::{Mmap, MmapOptions};
 use weightmap_core::{Advice, Backing, ModelData};
@@ -54,6 +55,7 @@ pub struct MmapFile {
     identity: FileIdentity,
     config: MmapConfig,
     huge_pages: HugePages,
+    locked: AtomicBool,
 }
 
 fn describe(kind: FileType) -> &'static str {
@@ -125,11 +127,11 @@ impl MmapFile {
                 options.populate();
             }
             // SAFETY: the mapping is read-only and private, and the file stays open for its
-            // lifetime. Its contents can still change if another process modifies the file on
-            // disk; the crate documentation tells callers to replace model files by rename, and
-            // `is_stale` detects replacement. All reads go through `&[u8]` bounds checks, so a
-            // file changed in place gives wrong bytes or, if truncated, SIGBUS, never an
-            // out-of-bounds access by this code.
+            // lifetime. What memmap2 leaves to the caller is that the file is not modified in
+            // place while mapped: a changed or truncated file breaks the immutability every
+            // `&[u8]` promises (undefined behaviour, and SIGBUS for truncation). This crate makes
+            // that a documented precondition of opening a model file (see the crate docs:
+            // replace files by rename, which is safe) and detects replacement with `is_stale`.
             let map = unsafe { options.map_copy_read_only(&file) }.map_err(|source| {
                 Error::MapFailed {
                     path: path.clone(),
@@ -148,6 +150,7 @@ impl MmapFile {
             identity,
             config: *config,
             huge_pages: HugePages::NotRequested,
+            locked: AtomicBool::new(false),
         };
         mapped.apply(config)?;
         Ok(mapped)
@@ -161,14 +164,15 @@ impl MmapFile {
             Access::Sequential => Some(Advice::Sequential),
             Access::Random => Some(Advice::Random),
         };
+        // Huge pages first, so the read-ahead below can already use them.
+        if config.huge_pages {
+            self.huge_pages = self.advise_huge_pages();
+        }
         if let Some(advice) = access {
             self.advise(whole.clone(), advice)?;
         }
         if config.will_need {
             self.advise(whole, Advice::WillNeed)?;
-        }
-        if config.huge_pages {
-            self.huge_pages = self.advise_huge_pages();
         }
         if config.lock {
             self.lock()?;
@@ -297,6 +301,10 @@ impl MmapFile {
     /// Whether transparent huge pages were requested and applied.
     pub fn huge_pages(&self) -> &HugePages {
         &self.huge_pages
+    }
+
+    pub(crate) fn locked_flag(&self) -> &AtomicBool {
+        &self.locked
     }
 
     pub(crate) fn map(&self) -> Option<&Mmap> {

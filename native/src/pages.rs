@@ -6,6 +6,7 @@
 //! tensor still being read; [`Rounding::Outward`] asks for the covering pages instead.
 
 use std::ops::Range;
+use std::sync::atomic::Ordering;
 
 use weightmap_core::Advice;
 
@@ -51,12 +52,15 @@ pub(crate) fn page_span(range: &Range<usize>, size: usize, rounding: Rounding) -
     }
 }
 
-fn advice_name(advice: Advice) -> &'static str {
+/// The `madvise` call for `advice`; `None` for advice added to core after this crate, which is
+/// ignored rather than guessed (guessing Normal would undo an earlier Random, say).
+fn advice_name(advice: Advice) -> Option<&'static str> {
     match advice {
-        Advice::Sequential => "madvise(MADV_SEQUENTIAL)",
-        Advice::Random => "madvise(MADV_RANDOM)",
-        Advice::WillNeed => "madvise(MADV_WILLNEED)",
-        _ => "madvise(MADV_NORMAL)",
+        Advice::Normal => Some("madvise(MADV_NORMAL)"),
+        Advice::Sequential => Some("madvise(MADV_SEQUENTIAL)"),
+        Advice::Random => Some("madvise(MADV_RANDOM)"),
+        Advice::WillNeed => Some("madvise(MADV_WILLNEED)"),
+        _ => None,
     }
 }
 
@@ -73,8 +77,11 @@ impl MmapFile {
         let Some(map) = self.map().filter(|_| !span.is_empty()) else {
             return Ok(());
         };
+        let Some(call) = advice_name(advice) else {
+            return Ok(());
+        };
         tracing::debug!(path = %self.path().display(), offset = span.start, len = span.len(),
-            addr = ?map.as_ptr(), advice = advice_name(advice), "advise");
+            addr = ?map.as_ptr(), advice = call, "advise");
         #[cfg(unix)]
         {
             use memmap2::Advice as Madvise;
@@ -85,7 +92,7 @@ impl MmapFile {
                 _ => Madvise::Normal,
             };
             map.advise_range(madvise, span.start, span.len())
-                .map_err(|source| self.syscall_error(advice_name(advice), source))
+                .map_err(|source| self.syscall_error(call, source))
         }
         #[cfg(not(unix))]
         Ok(())
@@ -101,7 +108,9 @@ impl MmapFile {
 
     /// Gives the pages wholly inside `range` back to the kernel (`MADV_DONTNEED`) and returns
     /// the byte range released. The bytes stay readable: the next read faults them in again
-    /// from the page cache or the disk. A no-op outside Linux.
+    /// from the page cache or the disk. Released pages of a [locked](Self::lock) mapping are
+    /// unlocked first (the kernel refuses to drop locked pages). A no-op returning `0..0`
+    /// outside Linux.
     ///
     /// # Errors
     /// [`Error::InvalidRange`] for a range outside the file, [`Error::SystemCall`] if
@@ -125,10 +134,15 @@ impl MmapFile {
             addr = ?map.as_ptr(), "release (MADV_DONTNEED)");
         #[cfg(target_os = "linux")]
         {
+            if self.locked_flag().load(Ordering::Relaxed) {
+                sys::munlock(&map[span.clone()])
+                    .map_err(|source| self.syscall_error("munlock", source))?;
+            }
             // SAFETY: the mapping is private and read-only, so it holds no written (copied)
-            // pages: MADV_DONTNEED only drops clean pages, and later reads fault in the same file
-            // contents. Slices borrowed from the mapping stay valid because the virtual range
-            // stays mapped.
+            // pages: MADV_DONTNEED only drops clean pages, and later reads fault in the file's
+            // contents again, which are the same bytes under the crate's precondition that
+            // mapped files are not modified in place. Slices borrowed from the mapping stay
+            // valid because the virtual range stays mapped.
             unsafe {
                 map.unchecked_advise_range(
                     memmap2::UncheckedAdvice::DontNeed,
@@ -137,8 +151,13 @@ impl MmapFile {
                 )
             }
             .map_err(|source| self.syscall_error("madvise(MADV_DONTNEED)", source))?;
+            Ok(span)
         }
-        Ok(span)
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (map, span);
+            Ok(0..0)
+        }
     }
 
     /// Releases every page of the mapping (see [`release`](Self::release)): after an upload to
@@ -189,7 +208,9 @@ impl MmapFile {
                 size: map.len() as u64,
                 limit: sys::memlock_limit(),
                 source,
-            })
+            })?;
+            self.locked_flag().store(true, Ordering::Relaxed);
+            Ok(())
         }
         #[cfg(not(unix))]
         Err(Error::Unsupported {
@@ -210,6 +231,7 @@ impl MmapFile {
         #[cfg(unix)]
         map.unlock()
             .map_err(|source| self.syscall_error("munlock", source))?;
+        self.locked_flag().store(false, Ordering::Relaxed);
         Ok(())
     }
 

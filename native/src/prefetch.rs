@@ -60,21 +60,17 @@ impl MmapFile {
     }
 
     /// [`prefetch`](Self::prefetch) of the whole file.
-    pub fn prefetch_all(self: &Arc<Self>) -> Prefetch {
+    ///
+    /// # Errors
+    /// [`Error::Io`](crate::Error::Io) if no thread can be started.
+    pub fn prefetch_all(self: &Arc<Self>) -> Result<Prefetch> {
         let whole = 0..self.size();
         self.prefetch(core::slice::from_ref(&whole))
-            .unwrap_or_else(|_| Prefetch {
-                shared: Arc::new(Shared {
-                    done: AtomicU64::new(0),
-                    total: 0,
-                    cancel: AtomicBool::new(false),
-                }),
-                thread: None,
-            })
     }
 
     /// Starts warming the pages covering `ranges` in a background thread and returns at once;
-    /// the handle reports progress and the final [`TouchReport`].
+    /// the handle reports progress and the final [`TouchReport`]. Dropping the handle cancels
+    /// the warming; [`Prefetch::detach`] lets it run to the end instead.
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -86,12 +82,13 @@ impl MmapFile {
     /// let warming = file.prefetch(&[0..4096, 65536..131072])?;
     /// let report = warming.wait();
     /// assert_eq!(report.bytes, 4096 + 65536);
-    /// assert_eq!(file.prefetch_all().wait().bytes, 1 << 20);
+    /// assert_eq!(file.prefetch_all()?.wait().bytes, 1 << 20);
     /// # Ok(()) }
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidRange`](crate::Error::InvalidRange) if any range lies outside the file.
+    /// [`Error::InvalidRange`](crate::Error::InvalidRange) if any range lies outside the file,
+    /// [`Error::Io`](crate::Error::Io) if no thread can be started.
     pub fn prefetch(self: &Arc<Self>, ranges: &[Range<usize>]) -> Result<Prefetch> {
         let spans = self.page_spans(ranges)?;
         let total = spans.iter().map(|s| s.len() as u64).sum();
@@ -108,11 +105,14 @@ impl MmapFile {
                 touch_spans(&file, &spans, &state.cancel, &mut |done, _| {
                     state.done.store(done, Ordering::Relaxed)
                 })
-            });
+            })
+            .map_err(|source| crate::Error::Io {
+                path: self.path().to_path_buf(),
+                source,
+            })?;
         Ok(Prefetch {
             shared,
-            // If no thread can be spawned, warming is skipped: it was only a hint.
-            thread: thread.ok(),
+            thread: Some(thread),
         })
     }
 
@@ -141,14 +141,17 @@ fn touch_spans(
     let before = PageFaults::now();
     let mut report = TouchReport::default();
     'spans: for span in spans {
-        // Read-ahead for the span while we walk it; a refusal only costs speed.
-        let _ = file.advise(span.clone(), Advice::WillNeed);
         let bytes = &file.as_slice()[span.clone()];
+        let mut offset = span.start;
         for step in bytes.chunks(PROGRESS_STEP) {
             if cancel.load(Ordering::Relaxed) {
                 report.cancelled = true;
                 break 'spans;
             }
+            // Read-ahead one step at a time: advising a file larger than RAM at once would
+            // evict its own first pages. A refusal only costs speed.
+            let _ = file.advise(offset..offset + step.len(), Advice::WillNeed);
+            offset += step.len();
             let mut sum = 0u8;
             for offset in (0..step.len()).step_by(page) {
                 sum = sum.wrapping_add(step[offset]);
@@ -172,8 +175,8 @@ struct Shared {
     cancel: AtomicBool,
 }
 
-/// A background prefetch started by [`MmapFile::prefetch`]. Dropping it lets the thread finish
-/// on its own; [`cancel`](Self::cancel) stops it early.
+/// A background prefetch started by [`MmapFile::prefetch`]. Dropping it cancels the pass (the
+/// thread stops at its next 4 MiB step); [`detach`](Self::detach) lets it finish unobserved.
 #[derive(Debug)]
 pub struct Prefetch {
     shared: Arc<Shared>,
@@ -211,5 +214,18 @@ impl Prefetch {
             .take()
             .and_then(|t| t.join().ok())
             .unwrap_or_default()
+    }
+
+    /// Lets the pass run to its end without a handle.
+    pub fn detach(mut self) {
+        self.thread = None;
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.cancel();
+        }
     }
 }

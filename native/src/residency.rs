@@ -68,7 +68,7 @@ impl MmapFile {
         let bytes = &self.as_slice()[span];
         // Bounded chunks keep the flag vector small for a 64 GiB file.
         let mut flags = Vec::new();
-        for chunk in bytes.chunks(page_size * 64 * 1024) {
+        for chunk in bytes.chunks(page_size.saturating_mul(64 * 1024)) {
             flags.clear();
             sys::mincore(chunk, &mut flags).map_err(|e| self.os_error("mincore", e))?;
             residency.cached += flags.iter().filter(|&&f| f).count() as u64;

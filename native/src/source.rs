@@ -16,14 +16,21 @@ use crate::mmap::MmapFile;
 /// one page, which for a tiny file is more than the file.
 pub const MIN_MMAP_SIZE: u64 = 64 * 1024;
 
+/// Default for [`SourceConfig::max_heap_size`]: 64 GiB.
+pub const DEFAULT_MAX_HEAP_SIZE: u64 = 64 << 30;
+
 /// Why a [`ModelSource`] holds its bytes on the heap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum HeapReason {
-    /// The file is smaller than [`SourceConfig::min_mmap_size`].
+    /// The file is smaller than [`SourceConfig::min_mmap_size`], or reports size 0 (as `/proc`
+    /// and `/sys` files do, whatever their contents).
     Small,
-    /// The path is not a regular file (a pipe, a character device, a `/proc` file).
+    /// The path is not a regular file (a pipe, a character device).
     NotRegular,
+    /// The file system refused the mapping (`ENODEV`, `EINVAL`: some FUSE and special file
+    /// systems cannot be mapped).
+    Unmappable,
     /// The caller asked for no mapping (`--no-mmap`).
     Requested,
     /// The bytes were handed over with [`ModelSource::from_vec`].
@@ -39,6 +46,10 @@ pub struct SourceConfig {
     pub no_mmap: bool,
     /// Files below this size are read into the heap.
     pub min_mmap_size: u64,
+    /// Most bytes read into the heap; a longer file or stream is [`Error::HeapLimit`]. Guards
+    /// against endless sources such as `/dev/zero`, which memory overcommit would otherwise
+    /// let grow until the out-of-memory killer steps in.
+    pub max_heap_size: u64,
 }
 
 impl Default for SourceConfig {
@@ -47,6 +58,7 @@ impl Default for SourceConfig {
             mmap: MmapConfig::default(),
             no_mmap: false,
             min_mmap_size: MIN_MMAP_SIZE,
+            max_heap_size: DEFAULT_MAX_HEAP_SIZE,
         }
     }
 }
@@ -119,23 +131,33 @@ impl ModelSource {
                 kind: "a directory",
             });
         }
-        // /proc files report size 0 but have contents: they land here as "small".
         let reason = if !meta.is_file() {
             Some(HeapReason::NotRegular)
         } else if config.no_mmap {
             Some(HeapReason::Requested)
-        } else if meta.len() < config.min_mmap_size {
+        } else if meta.len() < config.min_mmap_size || meta.len() == 0 {
+            // /proc files report size 0 whatever their contents.
             Some(HeapReason::Small)
         } else {
             None
         };
-        let inner = match reason {
-            None => Inner::Mmap(MmapFile::open_with(path, &config.mmap)?),
-            Some(reason) => Inner::Heap {
-                bytes: read_to_heap(path, meta.is_file().then_some(meta.len()))?,
+        let size_hint = meta.is_file().then_some(meta.len());
+        let heap = |reason| -> Result<Inner> {
+            Ok(Inner::Heap {
+                bytes: read_to_heap(path, size_hint, config.max_heap_size)?,
                 path: Some(path.into()),
                 reason,
+            })
+        };
+        let inner = match reason {
+            None => match MmapFile::open_with(path, &config.mmap) {
+                Ok(map) => Inner::Mmap(map),
+                Err(Error::MapFailed { source, .. }) if is_unmappable(&source) => {
+                    heap(HeapReason::Unmappable)?
+                }
+                Err(e) => return Err(e),
             },
+            Some(reason) => heap(reason)?,
         };
         if let Inner::Heap { bytes, reason, .. } = &inner {
             tracing::debug!(path = %path.display(), size = bytes.len(), ?reason, "read into heap");
@@ -246,24 +268,43 @@ impl ModelData for ModelSource {
     }
 }
 
-/// Reads the whole of `path`. The size from the file system, when known, only presizes the
-/// buffer; growth is fallible, so an endless or huge stream is an error, not an abort.
-fn read_to_heap(path: &Path, size_hint: Option<u64>) -> Result<Vec<u8>> {
+/// Whether a failed `mmap` means the file system cannot map files at all.
+fn is_unmappable(e: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        matches!(e.raw_os_error(), Some(libc::ENODEV | libc::EINVAL))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = e;
+        false
+    }
+}
+
+/// Reads the whole of `path`, at most `limit` bytes. The size from the file system, when
+/// known, only presizes the buffer; growth is fallible, so a huge stream is an error, not an
+/// abort.
+fn read_to_heap(path: &Path, size_hint: Option<u64>, limit: u64) -> Result<Vec<u8>> {
     let io_err = |source| Error::from_open(path.into(), source);
-    let mut file = File::open(path).map_err(io_err)?;
+    let file = File::open(path).map_err(io_err)?;
     let mut bytes = Vec::new();
     let too_large = |size: u64| Error::FileTooLarge {
         path: path.into(),
         size,
     };
-    if let Some(hint) = size_hint {
+    if let Some(hint) = size_hint.filter(|&h| h <= limit) {
         let hint = usize::try_from(hint).map_err(|_| too_large(hint))?;
         bytes
             .try_reserve_exact(hint)
             .map_err(|_| too_large(hint as u64))?;
     }
     // std's read_to_end grows with try_reserve and reports OutOfMemory instead of aborting.
-    match file.read_to_end(&mut bytes) {
+    // One byte past the limit tells "exactly the limit" from "longer".
+    match file.take(limit.saturating_add(1)).read_to_end(&mut bytes) {
+        Ok(_) if bytes.len() as u64 > limit => Err(Error::HeapLimit {
+            path: path.into(),
+            limit,
+        }),
         Ok(_) => Ok(bytes),
         Err(e) if e.kind() == std::io::ErrorKind::OutOfMemory => Err(too_large(bytes.len() as u64)),
         Err(e) => Err(io_err(e)),

@@ -90,6 +90,18 @@ pub(crate) fn mapped_pages(_bytes: &[u8]) -> io::Result<u64> {
     Err(io::ErrorKind::Unsupported.into())
 }
 
+/// Unlocks the pages of `bytes` (a page-aligned part of a mapping) locked by `mlock`.
+#[cfg(target_os = "linux")]
+pub(crate) fn munlock(bytes: &[u8]) -> io::Result<()> {
+    // SAFETY: `bytes` is a live part of a mapping owned by the caller; munlock changes only
+    // whether its pages may be swapped or dropped, not their contents or the mapping.
+    let rc = unsafe { libc::munlock(bytes.as_ptr().cast(), bytes.len()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Drops the file's clean pages from the page cache (`posix_fadvise(POSIX_FADV_DONTNEED)`).
 #[cfg(target_os = "linux")]
 pub(crate) fn fadvise_dontneed(file: &File) -> io::Result<()> {

@@ -77,6 +77,30 @@ fn is_stale_detects_replacement_resizing_modification_and_removal() {
         })
     ));
 
+    // Rewritten in place with the same size and the old mtime restored (as
+    // `cp --preserve=timestamps` does): the status-change time gives it away.
+    let file = MmapFile::open(&path).unwrap();
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let len = std::fs::metadata(&path).unwrap().len() as usize;
+    std::fs::write(&path, vec![0xAB; len]).unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_modified(mtime).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+    if cfg!(unix) {
+        let e = file.check_unchanged().unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Changed {
+                    what: "modified",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+
     std::fs::remove_file(&path).unwrap();
     assert!(matches!(
         file.check_unchanged(),

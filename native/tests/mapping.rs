@@ -2,6 +2,8 @@
 //! 4 GiB and past RAM (sparse), the configuration, and the tracing events.
 // Reversed ranges are hostile input here; one-range slices are how the API is called.
 #![allow(clippy::reversed_empty_ranges, clippy::single_range_in_vec_init)]
+// These tests read /proc and use Linux semantics of mmap, mincore and madvise.
+#![cfg(target_os = "linux")]
 
 mod common;
 
@@ -238,6 +240,12 @@ fn lock_pins_pages_and_unlock_releases_them() {
     assert!(common::status_kb("VmLck") >= before + 1024);
     let r = file.residency().unwrap();
     assert_eq!(r.mapped, Some(r.pages));
+    // Releasing part of a locked mapping unlocks and drops just that part.
+    let half = file.size() / 2;
+    file.release(0..half).unwrap();
+    assert_eq!(file.residency().unwrap().mapped, Some(r.pages / 2));
+    assert!(common::status_kb("VmLck") >= before + 512);
+    assert!(common::status_kb("VmLck") < before + 1024);
     file.unlock().unwrap();
     drop(file);
     assert!(common::status_kb("VmLck") <= before);
@@ -294,7 +302,7 @@ fn vm_flags(file: &MmapFile) -> Vec<String> {
 #[test]
 fn release_rounding_is_visible_in_the_process() {
     let dir = scratch();
-    let page = 4096;
+    let page = weightmap_native::page_size();
     let path = write_patterned(dir.path(), "round.bin", 64 * page);
     let file = MmapFile::open(&path).unwrap();
     file.touch(&[0..file.size()], |_, _| {}).unwrap();

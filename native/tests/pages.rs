@@ -2,6 +2,8 @@
 //! through the real kernel.
 // One-range slices are how the API is called.
 #![allow(clippy::single_range_in_vec_init)]
+// These tests read /proc and use Linux semantics of mmap, mincore and madvise.
+#![cfg(target_os = "linux")]
 
 mod common;
 
@@ -11,7 +13,9 @@ use weightmap_native::{resident_set_size, MmapConfig, MmapFile, PageFaults};
 
 use common::{pattern_byte, rerun_as_child, scratch, write_patterned};
 
-const PAGE: usize = 4096;
+fn page() -> usize {
+    weightmap_native::page_size()
+}
 
 /// A file whose pages are on disk but not in the page cache.
 fn cold_file(dir: &std::path::Path, name: &str, len: usize, config: &MmapConfig) -> MmapFile {
@@ -32,11 +36,14 @@ fn residency_grows_only_for_the_pages_touched() {
     let _serial = common::serial();
     let dir = scratch();
     // MADV_RANDOM: no read-ahead, so exactly the touched pages are read.
-    let file = cold_file(dir.path(), "cold.bin", 256 * PAGE, &MmapConfig::random());
+    let file = cold_file(dir.path(), "cold.bin", 256 * page(), &MmapConfig::random());
     let touched = [3usize, 17, 18, 200];
     let (_, faults) = PageFaults::measure(|| {
         for p in touched {
-            assert_eq!(file.as_slice()[p * PAGE + 7], pattern_byte(p * PAGE + 7));
+            assert_eq!(
+                file.as_slice()[p * page() + 7],
+                pattern_byte(p * page() + 7)
+            );
         }
     });
     let r = file.residency().unwrap();
@@ -44,11 +51,21 @@ fn residency_grows_only_for_the_pages_touched() {
     assert_eq!(r.mapped, Some(4), "{r:?}");
     assert!(faults.major >= 4, "{faults:?}");
     // Per range, like per tensor.
-    assert_eq!(file.residency_of(17 * PAGE..19 * PAGE).unwrap().cached, 2);
-    assert_eq!(file.residency_of(100 * PAGE..150 * PAGE).unwrap().cached, 0);
-    let tensor = file.residency_of(3 * PAGE + 100..4 * PAGE + 100).unwrap();
+    assert_eq!(
+        file.residency_of(17 * page()..19 * page()).unwrap().cached,
+        2
+    );
+    assert_eq!(
+        file.residency_of(100 * page()..150 * page())
+            .unwrap()
+            .cached,
+        0
+    );
+    let tensor = file
+        .residency_of(3 * page() + 100..4 * page() + 100)
+        .unwrap();
     assert_eq!((tensor.pages, tensor.cached), (2, 1));
-    assert_eq!(tensor.cached_bytes(), PAGE as u64);
+    assert_eq!(tensor.cached_bytes(), page() as u64);
     assert!((tensor.cached_fraction() - 0.5).abs() < 1e-9);
 }
 
@@ -67,7 +84,10 @@ fn release_drops_the_process_pages_and_rss_but_keeps_the_page_cache() {
         rss_touched >= rss_before + (len as u64) * 9 / 10,
         "{rss_before} -> {rss_touched}"
     );
-    assert_eq!(file.residency().unwrap().mapped, Some((len / PAGE) as u64));
+    assert_eq!(
+        file.residency().unwrap().mapped,
+        Some((len / page()) as u64)
+    );
 
     file.release_cpu_pages().unwrap();
     let rss_released = resident_set_size().unwrap();
@@ -99,7 +119,7 @@ fn evict_page_cache_makes_the_next_read_come_from_disk() {
         let sum: u64 = file
             .as_slice()
             .iter()
-            .step_by(PAGE)
+            .step_by(page())
             .map(|&b| u64::from(b))
             .sum();
         std::hint::black_box(sum)
@@ -123,19 +143,19 @@ fn touch_reports_progress_and_prefetch_runs_in_the_background() {
     file.evict_page_cache().unwrap();
     let mut seen = Vec::new();
     let report = file
-        .touch(&[0..PAGE + 1, 8 << 20..len], |done, total| {
+        .touch(&[0..page() + 1, 8 << 20..len], |done, total| {
             seen.push((done, total))
         })
         .unwrap();
-    let total = (2 * PAGE + (16 << 20)) as u64;
+    let total = (2 * page() + (16 << 20)) as u64;
     assert_eq!(report.bytes, total);
-    assert_eq!(report.pages, total / PAGE as u64);
+    assert_eq!(report.pages, total / page() as u64);
     assert!(!report.cancelled);
     assert_eq!(seen.last(), Some(&(total, total)));
     assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "{seen:?}");
     assert_eq!(
         file.residency_of(8 << 20..len).unwrap().cached,
-        (16 << 20) as u64 / PAGE as u64
+        (16 << 20) as u64 / page() as u64
     );
 
     file.release_cpu_pages().unwrap();

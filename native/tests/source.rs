@@ -1,5 +1,7 @@
 //! `ModelSource`: mapped by default, heap for small files, pipes, /proc files and on request;
 //! the seed's names; permission errors checked in a dropped-privilege child.
+// These tests read /proc and use Linux semantics of mmap, mincore and madvise.
+#![cfg(target_os = "linux")]
 
 mod common;
 
