@@ -49,3 +49,13 @@ mkdir -p target
 cargo test --workspace 2>&1 | tee target/test-output.log
 # One closing line for the whole run (cargo prints one per test binary).
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "\nsummary: %d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.log
+
+step "fuzzing: each target for ${FUZZ_SECONDS:-60} s (nightly; regressions already replayed above)"
+if rustup toolchain list | grep -q '^nightly'; then
+  if ! cargo fuzz --version 2>/dev/null | grep -q '0\.13\.2'; then
+    cargo install cargo-fuzz --version 0.13.2 --locked
+  fi
+  fuzz/run.sh "${FUZZ_SECONDS:-60}"
+else
+  echo "skipped: no nightly toolchain"
+fi

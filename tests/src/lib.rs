@@ -4,6 +4,7 @@
 //! compared field by field.
 
 pub mod checksum;
+pub mod fuzzing;
 #[cfg(feature = "peers")]
 pub mod peers;
 
