@@ -3,8 +3,8 @@
 # unless FUZZ_SANITIZER says otherwise (`none` runs about 2x faster for long sessions).
 #   fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]     default: 60 s, all targets
 # Seeds for `parse` and `prefix` are the official writer's fixtures (tests/py/gen_fixtures.py,
-# files up to 150 KB) and the committed sample; every target also starts from its committed
-# regressions. A crash leaves its input in fuzz/artifacts/TARGET/ and fails the script: copy it
+# files up to 150 KB), the committed sample and the hostile corpus (tests/hostile/); every
+# target also starts from its committed regressions. A crash leaves its input in fuzz/artifacts/TARGET/ and fails the script: copy it
 # to fuzz/regressions/TARGET/, fix the bug, and `cargo test` replays it on stable from then on.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -27,7 +27,7 @@ done
 for t in parse prefix; do
   mkdir -p "corpus/$t"
   find "$seeds" -name '*.gguf' -size -150k -exec cp -n {} "corpus/$t/" \;
-  cp -n ../samples/tiny-llama.gguf "corpus/$t/"
+  cp -n ../samples/tiny-llama.gguf ../tests/hostile/*.gguf "corpus/$t/"
 done
 
 for t in "${targets[@]}"; do

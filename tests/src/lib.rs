@@ -5,6 +5,7 @@
 
 pub mod checksum;
 pub mod fuzzing;
+pub mod hostile;
 #[cfg(feature = "peers")]
 pub mod peers;
 
