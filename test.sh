@@ -59,3 +59,12 @@ if rustup toolchain list | grep -q '^nightly'; then
 else
   echo "skipped: no nightly toolchain"
 fi
+
+step "Miri: weightmap-core's unit and integration tests (nightly; about a minute)"
+if rustup toolchain list | grep -q '^nightly'; then
+  rustup +nightly component list --installed | grep -q '^miri' || rustup +nightly component add miri rust-src
+  # Isolation off: proptest looks up its regression files. Fewer cases: Miri is ~1000x slower.
+  MIRIFLAGS=-Zmiri-disable-isolation PROPTEST_CASES=4 cargo +nightly miri test -p weightmap-core --lib --tests
+else
+  echo "skipped: no nightly toolchain"
+fi
