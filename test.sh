@@ -47,8 +47,6 @@ cargo check -p weightmap-native --target x86_64-apple-darwin --quiet
 step "cargo test --workspace"
 mkdir -p target
 cargo test --workspace 2>&1 | tee target/test-output.log
-# One closing line for the whole run (cargo prints one per test binary).
-awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "\nsummary: %d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.log
 
 step "fuzzing: each target for ${FUZZ_SECONDS:-60} s (nightly; regressions already replayed above)"
 if rustup toolchain list | grep -q '^nightly'; then
@@ -68,3 +66,7 @@ if rustup toolchain list | grep -q '^nightly'; then
 else
   echo "skipped: no nightly toolchain"
 fi
+
+# One closing line for the test suites (cargo prints one per test binary); fuzzing and Miri
+# above stop the script on any failure.
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "\nsummary: %d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.log

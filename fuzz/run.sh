@@ -27,7 +27,7 @@ done
 for t in parse prefix; do
   mkdir -p "corpus/$t"
   find "$seeds" -name '*.gguf' -size -150k -exec cp -n {} "corpus/$t/" \;
-  cp -n ../samples/tiny-llama.gguf ../tests/hostile/*.gguf "corpus/$t/"
+  cp -n ../samples/tiny-llama.gguf ../tests/hostile/*.gguf "corpus/$t/" || true
 done
 
 for t in "${targets[@]}"; do
