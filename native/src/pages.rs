@@ -179,16 +179,8 @@ impl MmapFile {
     pub fn evict_page_cache(&self) -> Result<()> {
         self.release_cpu_pages()?;
         tracing::debug!(path = %self.path().display(), size = self.size(), "evict page cache");
-        sys::fadvise_dontneed(self.file()).map_err(|source| {
-            if source.kind() == std::io::ErrorKind::Unsupported {
-                Error::Unsupported {
-                    path: self.path().to_path_buf(),
-                    what: "page-cache eviction",
-                }
-            } else {
-                self.syscall_error("posix_fadvise(POSIX_FADV_DONTNEED)", source)
-            }
-        })
+        sys::fadvise_dontneed(self.file())
+            .map_err(|source| self.os_error("posix_fadvise(POSIX_FADV_DONTNEED)", source))
     }
 
     /// Pins every page of the mapping in RAM (`mlock`), faulting them in first.
@@ -267,6 +259,18 @@ impl MmapFile {
             HugePages::Refused {
                 reason: "transparent huge pages are Linux-only".into(),
             }
+        }
+    }
+
+    /// [`Error::Unsupported`] where the platform lacks `call`, else [`Error::SystemCall`].
+    pub(crate) fn os_error(&self, call: &'static str, source: std::io::Error) -> Error {
+        if source.kind() == std::io::ErrorKind::Unsupported {
+            Error::Unsupported {
+                path: self.path().to_path_buf(),
+                what: call,
+            }
+        } else {
+            self.syscall_error(call, source)
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::mmap::MmapFile;
 use crate::pages::{page_span, Rounding};
 use crate::sys;
@@ -76,17 +76,6 @@ impl MmapFile {
         residency.pages = bytes.len().div_ceil(page_size) as u64;
         residency.mapped = sys::mapped_pages(bytes).ok();
         Ok(residency)
-    }
-
-    fn os_error(&self, call: &'static str, source: std::io::Error) -> Error {
-        if source.kind() == std::io::ErrorKind::Unsupported {
-            Error::Unsupported {
-                path: self.path().to_path_buf(),
-                what: call,
-            }
-        } else {
-            self.syscall_error(call, source)
-        }
     }
 }
 

@@ -345,9 +345,17 @@ impl std::io::Write for Captured {
     }
 }
 
+/// Runs in a child process of its own: tracing caches per-callsite interest globally, and
+/// other tests mapping files on parallel threads race with a thread-local subscriber.
 #[test]
 fn map_unmap_advise_release_and_lock_are_traced_at_debug() {
-    let _serial = common::serial();
+    const CHILD: &str = "WEIGHTMAP_TRACING_CHILD";
+    if std::env::var_os(CHILD).is_none() {
+        let name = "map_unmap_advise_release_and_lock_are_traced_at_debug";
+        let (status, out) = common::rerun_as_child(name, &[(CHILD, "1")], |_| {}).unwrap();
+        assert!(status.success() && out.contains("checked: traced"), "{out}");
+        return;
+    }
     let dir = scratch();
     let path = write_patterned(dir.path(), "traced.bin", 1 << 16);
     let captured = Captured::default();
@@ -390,6 +398,7 @@ fn map_unmap_advise_release_and_lock_are_traced_at_debug() {
         );
     }
     assert!(log.contains("MADV_RANDOM"), "{log}");
+    println!("checked: traced");
 }
 
 /// With the address space limited (`ulimit -v`), mapping a 64 GiB file fails with the OS error.
