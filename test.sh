@@ -44,7 +44,11 @@ step "weightmap-native compiles for Windows and macOS (hints there are documente
 cargo check -p weightmap-native --target x86_64-pc-windows-gnu --quiet
 cargo check -p weightmap-native --target x86_64-apple-darwin --quiet
 
-step "cargo test --workspace"
+step "cargo doc: every crate, warnings denied (broken intra-doc links fail)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc -p weightmap-core --no-deps --all-features --quiet
+
+step "cargo test --workspace (includes 20 s of a writer process scribbling on a file being opened)"
 mkdir -p target
 cargo test --workspace 2>&1 | tee target/test-output.log
 

@@ -10,13 +10,14 @@ pub enum CliError {
     /// The file could not be opened, mapped or measured.
     #[error(transparent)]
     Native(#[from] weightmap_native::Error),
-    /// The file is not valid GGUF.
+    /// The built-in sample is not valid GGUF (files are parsed by weightmap-native, whose
+    /// errors name the path).
     #[error("{path}: {source}")]
     Parse {
         /// What was parsed.
         path: String,
         /// The parser's error.
-        source: Box<weightmap_core::Error>,
+        source: weightmap_core::Error,
     },
     /// Writing the report failed (other than a closed pipe).
     #[error("writing output: {0}")]
@@ -27,7 +28,7 @@ pub enum CliError {
 pub fn parse<D: ModelData>(data: D, path: &str) -> Result<Gguf<D>, CliError> {
     Gguf::parse(data).map_err(|source| CliError::Parse {
         path: path.to_string(),
-        source: Box::new(source),
+        source,
     })
 }
 
@@ -44,20 +45,4 @@ pub fn finish(written: io::Result<()>, out: &mut impl io::Write) -> Result<(), C
 pub fn write_json(out: &mut impl io::Write, value: &serde_json::Value) -> io::Result<()> {
     serde_json::to_writer(&mut *out, value).map_err(io::Error::from)?;
     writeln!(out)
-}
-
-/// `bytes` for people: "253.0 MiB".
-pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }

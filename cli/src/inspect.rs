@@ -3,7 +3,7 @@
 use std::io;
 use std::path::Path;
 
-use weightmap_core::ModelData;
+use weightmap_core::{Gguf, ModelData};
 use weightmap_native::{HeapReason, ModelSource, SourceConfig};
 
 use crate::error::{finish, parse, write_json, CliError};
@@ -27,27 +27,27 @@ pub fn run(file: Option<&Path>, options: &Options) -> Result<(), CliError> {
                 no_mmap: options.no_mmap,
                 ..SourceConfig::default()
             };
-            let source = ModelSource::open_with(path, &config)?;
-            let backing = match source.heap_reason() {
-                None => "memory-mapped",
-                Some(HeapReason::Requested) => "read into memory: --no-mmap",
-                Some(HeapReason::Small) => "read into memory: under 64 KiB",
-                Some(_) => "read into memory: not a regular file",
+            let gguf = ModelSource::open_with(path, &config)?;
+            let backing = match gguf.data().heap_reason() {
+                None => "header read into memory, tensor data memory-mapped".to_string(),
+                Some(HeapReason::Requested) => "read into memory: --no-mmap".to_string(),
+                Some(HeapReason::Small) => "read into memory: under 64 KiB".to_string(),
+                Some(reason) => format!("read into memory: {reason}"),
             };
-            show(source, &format!("{} ({backing})", path.display()), options)
+            show(&gguf, &format!("{} ({backing})", path.display()), options)
         }
-        None => show(SAMPLE, SAMPLE_NAME, options),
+        None => show(&parse(SAMPLE, SAMPLE_NAME)?, SAMPLE_NAME, options),
     }
 }
 
-fn show<D: ModelData>(data: D, name: &str, options: &Options) -> Result<(), CliError> {
-    let file_len = data.bytes().len();
-    let gguf = parse(data, name)?;
+fn show<D: ModelData>(gguf: &Gguf<D>, name: &str, options: &Options) -> Result<(), CliError> {
+    // The data may hold only the file's tail (the tensor data), from its offset on.
+    let file_len = gguf.data().offset() + gguf.data().bytes().len() as u64;
     let mut out = io::stdout().lock();
     let written = if options.json {
-        write_json(&mut out, &report::json(&gguf))
+        write_json(&mut out, &report::json(gguf))
     } else {
-        report::text(&mut out, &gguf, name, file_len as u64, options.tensors)
+        report::text(&mut out, gguf, name, file_len, options.tensors)
     };
     finish(written, &mut out)
 }

@@ -4,30 +4,36 @@
 use std::io::{self, Write};
 use std::path::Path;
 
+use indicatif::HumanBytes;
 use serde_json::{json, Value as Json};
-use weightmap_native::{MmapFile, Residency};
+use weightmap_core::ModelData;
+use weightmap_native::{Error, MmapFile, ModelSource, Residency};
 
-use crate::error::{finish, human, parse, write_json, CliError};
+use crate::error::{finish, write_json, CliError};
 
 pub fn run(path: &Path, tensors: bool, json: bool) -> Result<(), CliError> {
-    let file = MmapFile::open(path)?;
+    // Any file: mapped for its bytes only, never parsed in place.
+    let file = MmapFile::open_untrusted(path)?;
     // Measured before parsing: parsing reads the header pages.
     let whole = file.residency()?;
     let name = path.display().to_string();
     let per_tensor = if tensors {
-        let gguf = parse(&file, &name)?;
+        let gguf = ModelSource::open(path)?;
+        let base = gguf.data().offset();
         let mut rows = Vec::with_capacity(gguf.tensor_count());
         for info in gguf.tensors() {
-            let range = gguf.tensor_range(&info).map_err(|source| CliError::Parse {
-                path: name.clone(),
-                source: Box::new(source),
+            let range = gguf.tensor_range(&info).map_err(|source| Error::Parse {
+                path: path.into(),
+                source,
             })?;
+            // Positions in the data, which start at `base` in the file.
+            let start = base as usize + range.start;
             rows.push(TensorRow {
                 name: info.name().to_string(),
                 ggml_type: info.ggml_type().to_string(),
-                offset: range.start as u64,
+                offset: start as u64,
                 size: range.len() as u64,
-                residency: file.residency_of(range)?,
+                residency: file.residency_of(start..start + range.len())?,
             });
         }
         Some(rows)
@@ -98,7 +104,7 @@ fn text(
     writeln!(
         out,
         "  {} ({size} bytes), {} pages of {} bytes",
-        human(size),
+        HumanBytes(size),
         whole.pages,
         whole.page_size
     )?;
@@ -108,7 +114,7 @@ fn text(
         whole.cached,
         whole.pages,
         100.0 * whole.cached_fraction(),
-        human(whole.cached_bytes())
+        HumanBytes(whole.cached_bytes())
     )?;
     if let Some(rows) = tensors {
         writeln!(
@@ -121,7 +127,7 @@ fn text(
                 out,
                 "  {:>5.1}%  {:>11}  {:<8} {}",
                 100.0 * t.residency.cached_fraction(),
-                human(t.size),
+                HumanBytes(t.size).to_string(),
                 t.ggml_type,
                 t.name
             )?;

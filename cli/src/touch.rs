@@ -6,11 +6,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use serde_json::json;
 use weightmap_native::{resident_set_size, MmapFile};
 
-use crate::error::{finish, human, write_json, CliError};
+use crate::error::{finish, write_json, CliError};
 
 pub struct Options {
     pub release: bool,
@@ -19,7 +19,8 @@ pub struct Options {
 }
 
 pub fn run(path: &Path, options: &Options) -> Result<(), CliError> {
-    let file = Arc::new(MmapFile::open(path)?);
+    // Any file: mapped for its bytes only.
+    let file = Arc::new(MmapFile::open_untrusted(path)?);
     if options.evict {
         file.evict_page_cache()?;
     }
@@ -72,16 +73,17 @@ pub fn run(path: &Path, options: &Options) -> Result<(), CliError> {
         write_json(&mut out, &v)
     } else {
         use std::io::Write;
-        let rss = |v: Option<u64>| v.map_or_else(|| "unknown".to_string(), human);
+        let rss =
+            |v: Option<u64>| v.map_or_else(|| "unknown".to_string(), |b| HumanBytes(b).to_string());
         (|| {
             writeln!(out, "{}", path.display())?;
             writeln!(
                 out,
                 "  touched {} ({} pages) in {:.3} s, {}/s",
-                human(report.bytes),
+                HumanBytes(report.bytes),
                 report.pages,
                 seconds,
-                human(rate as u64)
+                HumanBytes(rate as u64)
             )?;
             writeln!(
                 out,

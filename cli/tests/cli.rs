@@ -180,7 +180,7 @@ fn touch_faults_every_page_in_and_releases_them() {
     let text = weightmap(&["touch", path.to_str().unwrap()]);
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(
-        text.contains("touched 8.0 MiB (2048 pages)") && text.contains("page faults:"),
+        text.contains("touched 8.00 MiB (2048 pages)") && text.contains("page faults:"),
         "{text}"
     );
 

@@ -3,49 +3,8 @@
 //! Every read either returns data inside the slice or a [`Error::Truncated`] that says how many
 //! bytes the read needed, so a caller holding only a prefix of a file learns how much to fetch.
 
-use crate::error::{Error, Result, Section};
-
-/// Byte order of the numbers in a GGUF file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Endian {
-    /// Little-endian: what every current writer produces.
-    Little,
-    /// Big-endian: made by the official writer with `endianess=GGUFEndian.BIG`.
-    Big,
-}
-
-impl Endian {
-    /// The byte order of the machine running this code.
-    pub const HOST: Endian = if cfg!(target_endian = "big") {
-        Endian::Big
-    } else {
-        Endian::Little
-    };
-
-    #[inline]
-    pub(crate) fn u16(self, b: [u8; 2]) -> u16 {
-        match self {
-            Endian::Little => u16::from_le_bytes(b),
-            Endian::Big => u16::from_be_bytes(b),
-        }
-    }
-
-    #[inline]
-    pub(crate) fn u32(self, b: [u8; 4]) -> u32 {
-        match self {
-            Endian::Little => u32::from_le_bytes(b),
-            Endian::Big => u32::from_be_bytes(b),
-        }
-    }
-
-    #[inline]
-    pub(crate) fn u64(self, b: [u8; 8]) -> u64 {
-        match self {
-            Endian::Little => u64::from_le_bytes(b),
-            Endian::Big => u64::from_be_bytes(b),
-        }
-    }
-}
+use crate::error::{Error, Name, Result, Section};
+use crate::format::Endian;
 
 /// A position in `data` with reads that never go past its end.
 #[derive(Clone)]
@@ -100,13 +59,13 @@ impl<'a> Cursor<'a> {
                 section: self.section,
                 needed,
                 have: self.base.saturating_add(self.data.len()) as u64,
-                within: None,
+                within: Name::NONE,
             },
             None => Error::LengthOverflow {
                 section: self.section,
                 count: len,
                 offset: self.absolute_pos() as u64,
-                within: None,
+                within: Name::NONE,
             },
         }
     }
@@ -157,7 +116,7 @@ impl<'a> Cursor<'a> {
             section: self.section,
             count,
             offset: self.absolute_pos() as u64,
-            within: None,
+            within: Name::NONE,
         })?;
         let left = self.data.len().saturating_sub(self.pos) as u64;
         if bytes > left {
@@ -167,28 +126,62 @@ impl<'a> Cursor<'a> {
     }
 
     /// Skips `count` strings: the hot loop of vocabulary arrays, specialised per byte order.
-    pub(crate) fn skip_strings(&mut self, count: u64) -> Result<()> {
+    ///
+    /// With `resume`, a skip cut short by the end of the input records how many strings it
+    /// passed and where the next one starts, and a later call over a longer prefix of the same
+    /// bytes (the cursor at the same array) goes on from there instead of starting over.
+    pub(crate) fn skip_strings(&mut self, count: u64, resume: Option<&mut Resume>) -> Result<()> {
         self.ensure_room(count, 8)?;
-        let rest = self.data.get(self.pos..).unwrap_or(&[]);
+        let (done, from) = match &resume {
+            Some(r) if r.done > 0 && r.done <= count && r.pos >= self.pos => (r.done, r.pos),
+            _ => (0, self.pos),
+        };
+        let rest = self.data.get(from..).unwrap_or(&[]);
+        let left = count - done; // ok: done <= count
         let result = match self.endian {
-            Endian::Little => skip_strings_with(rest, count, u64::from_le_bytes),
-            Endian::Big => skip_strings_with(rest, count, u64::from_be_bytes),
+            Endian::Little => skip_strings_with(rest, left, u64::from_le_bytes),
+            Endian::Big => skip_strings_with(rest, left, u64::from_be_bytes),
         };
         match result {
             Ok(consumed) => {
-                self.pos += consumed;
+                self.pos = from + consumed;
                 Ok(())
             }
-            Err((consumed, len)) => {
-                self.pos += consumed;
-                Err(self.truncated(len))
+            Err(cut) => {
+                if let Some(r) = resume {
+                    *r = Resume {
+                        done: done + cut.skipped,
+                        pos: from + cut.next,
+                    };
+                }
+                self.pos = from + cut.at;
+                Err(self.truncated(cut.len))
             }
         }
     }
 }
 
+/// Where a string skip that ran out of input stopped: `done` strings passed, the next one's
+/// length prefix at `pos` (a position in the cursor's data).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Resume {
+    pub(crate) done: u64,
+    pub(crate) pos: usize,
+}
+
+/// How a string skip ran out of input (positions relative to where it started).
+struct Cut {
+    /// Strings skipped whole.
+    skipped: u64,
+    /// Where the first string not skipped starts.
+    next: usize,
+    /// Where the read that failed starts, and how many bytes it needed.
+    at: usize,
+    len: u64,
+}
+
 /// Walks `count` length-prefixed strings at the start of `rest`; returns the bytes consumed, or
-/// on failure the bytes consumed before the failing read and that read's length.
+/// where the input ran out.
 ///
 /// The loop is latency-bound: each string's position depends on loading the previous length.
 /// Keeping `pos + 8` off that chain (it is computed while the load is in flight) leaves one
@@ -198,18 +191,30 @@ fn skip_strings_with(
     rest: &[u8],
     count: u64,
     read_len: impl Fn([u8; 8]) -> u64,
-) -> core::result::Result<usize, (usize, u64)> {
+) -> core::result::Result<usize, Cut> {
     let total = rest.len();
     let mut pos = 0usize;
-    for _ in 0..count {
+    for skipped in 0..count {
         let Some(prefix) = rest.get(pos..).and_then(|r| r.first_chunk::<8>()) else {
-            return Err((pos, 8));
+            return Err(Cut {
+                skipped,
+                next: pos,
+                at: pos,
+                len: 8,
+            });
         };
         let len = read_len(*prefix);
         let body = pos + 8; // ok: the prefix ends inside `rest`
         match usize::try_from(len).ok().and_then(|n| body.checked_add(n)) {
             Some(next) if next <= total => pos = next,
-            _ => return Err((body, len)),
+            _ => {
+                return Err(Cut {
+                    skipped,
+                    next: pos,
+                    at: body,
+                    len,
+                })
+            }
         }
     }
     Ok(pos)
@@ -247,7 +252,7 @@ mod tests {
                 section: Section::Metadata,
                 needed: 10,
                 have: 6,
-                within: None
+                within: Name::NONE
             })
         );
         assert_eq!(c.pos(), 2);
@@ -261,7 +266,7 @@ mod tests {
     fn skip_strings_walks_and_reports_the_failing_string() {
         let data = le_strings(&[b"a", b"", b"xyz"]);
         let mut c = Cursor::new(&data, 0, Endian::Little, Section::Metadata);
-        c.skip_strings(3).unwrap();
+        c.skip_strings(3, None).unwrap();
         assert_eq!(c.pos(), data.len());
 
         let mut bad = le_strings(&[b"ab"]);
@@ -269,14 +274,30 @@ mod tests {
         bad.extend_from_slice(b"short");
         let mut c = Cursor::new(&bad, 0, Endian::Little, Section::Metadata);
         assert_eq!(
-            c.skip_strings(2),
+            c.skip_strings(2, None),
             Err(Error::Truncated {
                 section: Section::Metadata,
                 needed: 18 + 100,
                 have: 23,
-                within: None
+                within: Name::NONE
             })
         );
+    }
+
+    #[test]
+    fn a_cut_skip_resumes_where_it_stopped() {
+        let data = le_strings(&[b"one", b"two", b"three", b"four"]);
+        let mut resume = Resume::default();
+        let short = &data[..33];
+        let mut c = Cursor::new(short, 0, Endian::Little, Section::Metadata);
+        assert!(matches!(
+            c.skip_strings(4, Some(&mut resume)),
+            Err(Error::Truncated { needed: 35, .. })
+        ));
+        assert_eq!(resume, Resume { done: 2, pos: 22 });
+        let mut c = Cursor::new(&data, 0, Endian::Little, Section::Metadata);
+        c.skip_strings(4, Some(&mut resume)).unwrap();
+        assert_eq!(c.pos(), data.len());
     }
 
     #[test]
@@ -293,7 +314,7 @@ mod tests {
                 section: Section::Metadata,
                 needed: 24,
                 have: 16,
-                within: None
+                within: Name::NONE
             })
         );
     }

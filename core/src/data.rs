@@ -1,17 +1,19 @@
 //! `ModelData`: the bytes of a model file plus optional hints about how they will be used.
 //!
-//! Anything that can hand out the whole file as `&[u8]` is model data: a slice, a `Vec<u8>`, a
+//! Anything that can hand out the file as `&[u8]` is model data: a slice, a `Vec<u8>`, a
 //! memory map (`weightmap-native`), a buffer filled from a browser `Blob` (`weightmap-wasm`).
-//! The hint methods do nothing by default; a memory-mapped implementation turns them into
-//! `madvise` calls.
+//! A source may also hold only the tensor data, from a file offset on, beside a private copy
+//! of the file's header (the safe way to map a file others may write). The hint methods do
+//! nothing by default; a memory-mapped implementation turns them into `madvise` calls.
 
 use core::ops::Range;
 
 /// How a range of the data is about to be accessed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Advice {
     /// No particular pattern.
+    #[default]
     Normal,
     /// Read front to back: read ahead aggressively.
     Sequential,
@@ -41,16 +43,38 @@ pub enum Backing {
 /// assert_eq!(data.backing(), Backing::Memory);
 /// ```
 pub trait ModelData {
-    /// The whole file.
+    /// The bytes: the whole file, or the part of it from [`offset`](Self::offset) on.
+    ///
+    /// Must return the same bytes (same address and length) on every call.
     fn bytes(&self) -> &[u8];
 
-    /// Hints how `range` will be accessed. Implementations that cannot act on it ignore it;
+    /// File offset of the first byte of [`bytes`](Self::bytes): 0 when they hold the whole
+    /// file (the default).
+    fn offset(&self) -> u64 {
+        0
+    }
+
+    /// The file's first bytes (at least its header), for parsers to read metadata, names and
+    /// strings from: bytes that cannot change while `self` lives, so a `&str` checked once
+    /// stays valid.
+    ///
+    /// The default is [`bytes`](Self::bytes) when they start at the file's first byte: memory
+    /// this process owns, or a mapping whose file the opener promised to keep unchanged. A
+    /// source whose bytes another process may change (a shared mapping of a file anyone may
+    /// write) returns a private copy of the header, or `None` when it has none; parsers then
+    /// refuse to parse ([`Error::NoTrustedHeader`](crate::Error::NoTrustedHeader)) and read
+    /// only tensor data from [`bytes`](Self::bytes), as numbers.
+    fn header(&self) -> Option<&[u8]> {
+        (self.offset() == 0).then(|| self.bytes())
+    }
+
+    /// Hints how `range` (positions in [`bytes`](Self::bytes)) will be accessed. Implementations that cannot act on it ignore it;
     /// failures are not reported here (the implementing type offers fallible versions).
     fn advise(&self, range: Range<usize>, advice: Advice) {
         let _ = (range, advice);
     }
 
-    /// Says `range` will not be read again soon, so its memory may be given back to the
+    /// Says `range` (positions in [`bytes`](Self::bytes)) will not be read again soon, so its memory may be given back to the
     /// system (for a mapped file, `MADV_DONTNEED`). Later reads still see the same bytes.
     fn release(&self, range: Range<usize>) {
         let _ = range;
@@ -61,7 +85,7 @@ pub trait ModelData {
         Backing::Memory
     }
 
-    /// Length of the data in bytes.
+    /// Length of [`bytes`](Self::bytes).
     fn len(&self) -> usize {
         self.bytes().len()
     }
@@ -90,6 +114,12 @@ macro_rules! forward_model_data {
         impl<$($gen)*> ModelData for $ty {
             fn bytes(&self) -> &[u8] {
                 (**self).bytes()
+            }
+            fn offset(&self) -> u64 {
+                (**self).offset()
+            }
+            fn header(&self) -> Option<&[u8]> {
+                (**self).header()
             }
             fn advise(&self, range: Range<usize>, advice: Advice) {
                 (**self).advise(range, advice)

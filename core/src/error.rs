@@ -1,10 +1,11 @@
-//! The parser's error type: small `Copy` values that say what failed, where, and for which key
-//! or tensor, without allocating.
+//! The parser's error type: 32-byte `Copy` values that say what failed, at which byte offset,
+//! and for which key, tensor or element, without allocating.
 
 use core::fmt;
 
+use crate::format::{ValueType, MAX_ARRAY_DEPTH};
 use crate::ggml::GgmlType;
-use crate::value::ValueType;
+use crate::tensor::TensorType;
 
 /// Shorthand for results whose error is [`Error`].
 pub type Result<T, E = Error> = core::result::Result<T, E>;
@@ -34,43 +35,56 @@ impl fmt::Display for Section {
     }
 }
 
-/// A short inline copy of a key or tensor name, so errors can name it without allocating.
+/// The first bytes of a key or tensor name, kept inline so errors can name it without
+/// allocating and stay 32 bytes.
 ///
-/// Names longer than [`Name::CAPACITY`] bytes are cut and shown with a trailing `…`;
-/// bytes that are not UTF-8 are shown as `\xNN` escapes.
+/// Names longer than [`Name::CAPACITY`] bytes are cut and shown with a trailing `…` (the
+/// error's byte offset says where the whole name is); bytes that are not UTF-8 are shown as
+/// `\xNN` escapes. The empty name means "none".
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Name {
-    buf: [u8; Name::CAPACITY],
-    len: u8,
-    truncated: bool,
+    bytes: [u8; Name::CAPACITY],
+    /// Length kept (low 7 bits) and whether the name was cut (high bit).
+    meta: u8,
 }
 
 impl Name {
     /// How many bytes of a name are kept.
-    pub const CAPACITY: usize = 48;
+    pub const CAPACITY: usize = 13;
+    const CUT: u8 = 0x80;
+
+    /// No name.
+    pub const NONE: Name = Name {
+        bytes: [0; Name::CAPACITY],
+        meta: 0,
+    };
 
     /// Copies at most [`Name::CAPACITY`] bytes of `bytes`.
     pub fn new(bytes: &[u8]) -> Self {
-        let mut buf = [0u8; Self::CAPACITY];
+        let mut name = Name::NONE;
         let len = bytes.len().min(Self::CAPACITY);
         let (kept, _) = bytes.split_at(len);
-        let (dst, _) = buf.split_at_mut(len);
+        let (dst, _) = name.bytes.split_at_mut(len);
         dst.copy_from_slice(kept);
-        Name {
-            buf,
-            len: len as u8, // ok: len <= CAPACITY < 256
-            truncated: bytes.len() > Self::CAPACITY,
-        }
+        // ok: len <= CAPACITY < 128
+        name.meta = len as u8 | if bytes.len() > len { Self::CUT } else { 0 };
+        name
     }
 
     /// The bytes kept (a prefix of the original name).
     pub fn as_bytes(&self) -> &[u8] {
-        self.buf.get(..usize::from(self.len)).unwrap_or(&[])
+        let len = usize::from(self.meta & !Self::CUT);
+        self.bytes.get(..len).unwrap_or(&[])
     }
 
     /// Whether the original name was longer than what is kept.
     pub fn is_truncated(&self) -> bool {
-        self.truncated
+        self.meta & Self::CUT != 0
+    }
+
+    /// Whether this is [`Name::NONE`] (no name was read yet).
+    pub fn is_empty(&self) -> bool {
+        self.meta == 0
     }
 }
 
@@ -82,7 +96,7 @@ impl fmt::Display for Name {
                 write!(f, "\\x{b:02x}")?;
             }
         }
-        if self.truncated {
+        if self.is_truncated() {
             f.write_str("…")?;
         }
         Ok(())
@@ -97,12 +111,16 @@ impl fmt::Debug for Name {
 
 /// Everything that can go wrong reading a GGUF file or a tensor from it.
 ///
-/// Offsets are absolute byte offsets into the file unless a field's name says otherwise.
+/// Every parse-time variant carries the absolute byte offset it concerns (`offset`, or the
+/// positions in its message) and the key, tensor name or element index; a second party (a
+/// duplicate's first occurrence, an overlapped tensor) is named by its offset. The value is
+/// `Copy` and 32 bytes, so results stay cheap on the hot path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The input ends before the part being read: `needed` bytes are required, `have` are present.
-    /// When parsing a prefix of a larger file, read at least `needed` bytes and try again.
+    /// The input ends before the part being read: `needed` bytes are required, `have` are
+    /// present. When parsing a prefix of a larger file, read at least `needed` bytes and try
+    /// again.
     #[error(
         "truncated {section}{}: {needed} bytes needed, only {have} available",
         Within(within)
@@ -114,8 +132,8 @@ pub enum Error {
         needed: u64,
         /// Bytes available.
         have: u64,
-        /// The key or tensor being read, once its name was read.
-        within: Option<Name>,
+        /// The key or tensor being read, once its name was read ([`Name::NONE`] before).
+        within: Name,
     },
     /// A count or length so large that the bytes it implies cannot be addressed at all.
     #[error(
@@ -130,16 +148,19 @@ pub enum Error {
         /// Where it was read.
         offset: u64,
         /// The key or tensor being read, once its name was read.
-        within: Option<Name>,
+        within: Name,
     },
     /// The file does not start with `GGUF`.
-    #[error("not a GGUF file: magic bytes are {found:02x?}, expected \"GGUF\"")]
+    #[error(
+        "not a GGUF file: the first bytes are {}, expected \"GGUF\"",
+        Magic(found)
+    )]
     BadMagic {
         /// The first four bytes.
         found: [u8; 4],
     },
-    /// A version other than 2 or 3.
-    #[error("unsupported GGUF version {version}: weightmap reads versions 2 and 3{}", version_hint(*.version))]
+    /// A version other than 2 or 3 (read at byte 4).
+    #[error("unsupported GGUF version {version} at byte 4: weightmap reads versions 2 and 3{}", version_hint(*.version))]
     UnsupportedVersion {
         /// The version word (byte-swapped if the file is big-endian).
         version: u32,
@@ -157,23 +178,25 @@ pub enum Error {
     KeyNotUtf8 {
         /// Position of the entry in the metadata section.
         index: u64,
-        /// The key's bytes, escaped.
+        /// The key's first bytes, escaped.
         key: Name,
         /// Where the key starts.
         offset: u64,
     },
     /// The same key appears twice.
-    #[error("duplicate metadata key \"{key}\" at byte {offset}")]
+    #[error("duplicate metadata key \"{key}\" at byte {offset} (first at byte {first})")]
     DuplicateKey {
         /// The key.
         key: Name,
         /// Where the second occurrence starts.
         offset: u64,
+        /// Where the first occurrence starts.
+        first: u64,
     },
     /// A value type id outside 0..=12.
     #[error("metadata key \"{key}\": unknown value type {type_id} at byte {offset}")]
     UnknownValueType {
-        /// The key whose value (or array element) has the bad type.
+        /// The key whose value (or array element type) is bad.
         key: Name,
         /// The type id read.
         type_id: u32,
@@ -181,12 +204,10 @@ pub enum Error {
         offset: u64,
     },
     /// Arrays nested deeper than [`crate::MAX_ARRAY_DEPTH`].
-    #[error("metadata key \"{key}\": arrays nested deeper than {max} levels at byte {offset}")]
+    #[error("metadata key \"{key}\": arrays nested deeper than {MAX_ARRAY_DEPTH} levels at byte {offset}")]
     NestingTooDeep {
         /// The key.
         key: Name,
-        /// The limit.
-        max: u32,
         /// Where the too-deep array starts.
         offset: u64,
     },
@@ -219,21 +240,25 @@ pub enum Error {
     TensorNameNotUtf8 {
         /// Position in the tensor table.
         index: u64,
-        /// The name's bytes, escaped.
+        /// The name's first bytes, escaped.
         name: Name,
         /// Where the name starts.
         offset: u64,
     },
     /// Two tensors with the same name.
-    #[error("duplicate tensor name \"{name}\" at byte {offset}")]
+    #[error("duplicate tensor name \"{name}\" at byte {offset} (first at byte {first})")]
     DuplicateTensor {
         /// The name.
         name: Name,
-        /// Where the second occurrence starts.
+        /// Where the second occurrence's info starts.
         offset: u64,
+        /// Where the first occurrence's info starts.
+        first: u64,
     },
     /// More than [`crate::MAX_DIMS`] dimensions.
-    #[error("tensor \"{name}\" at byte {offset} has {n_dims} dimensions, at most 4 are allowed")]
+    #[error(
+        "tensor \"{name}\" has {n_dims} dimensions (read at byte {offset}), at most 4 are allowed"
+    )]
     TooManyDims {
         /// The tensor.
         name: Name,
@@ -248,14 +273,14 @@ pub enum Error {
         /// The tensor.
         name: Name,
         /// Which dimension (0 is `ne[0]`).
-        axis: u32,
+        axis: u8,
         /// The value as a signed number.
         value: i64,
         /// Where the dimension was read.
         offset: u64,
     },
     /// A ggml type id that was removed from the format.
-    #[error("tensor \"{name}\" at byte {offset}: ggml type {type_id} was removed from GGUF and is not readable")]
+    #[error("tensor \"{name}\": ggml type {type_id} at byte {offset} was removed from GGUF and is not readable")]
     RemovedGgmlType {
         /// The tensor.
         name: Name,
@@ -265,7 +290,7 @@ pub enum Error {
         offset: u64,
     },
     /// A ggml type id that no version of the format defines.
-    #[error("tensor \"{name}\" at byte {offset}: unknown ggml type {type_id}")]
+    #[error("tensor \"{name}\": unknown ggml type {type_id} at byte {offset}")]
     UnknownGgmlType {
         /// The tensor.
         name: Name,
@@ -275,7 +300,7 @@ pub enum Error {
         offset: u64,
     },
     /// `ne[0]` is not a multiple of the type's block size.
-    #[error("tensor \"{name}\": ne[0] = {ne0} is not a multiple of the {ggml_type} block size {block_size}")]
+    #[error("tensor \"{name}\" (info at byte {offset}): ne[0] = {ne0} is not a multiple of the {ggml_type} block size {}", ggml_type.block_size())]
     NotBlockMultiple {
         /// The tensor.
         name: Name,
@@ -283,11 +308,11 @@ pub enum Error {
         ggml_type: GgmlType,
         /// The first dimension.
         ne0: u64,
-        /// The type's block size.
-        block_size: u64,
+        /// Where the tensor's info starts.
+        offset: u64,
     },
     /// Element count or byte size overflows 63 bits (ggml's `int64_t`) or the address space.
-    #[error("tensor \"{name}\" at byte {offset}: element count or byte size overflows")]
+    #[error("tensor \"{name}\" (info at byte {offset}): element count or byte size overflows")]
     TensorTooLarge {
         /// The tensor.
         name: Name,
@@ -295,34 +320,36 @@ pub enum Error {
         offset: u64,
     },
     /// A tensor's data offset is not a multiple of the file's alignment.
-    #[error("tensor \"{name}\": data offset {data_offset} is not a multiple of the alignment {alignment}")]
+    #[error("tensor \"{name}\": data offset {value} (read at byte {offset}) is not a multiple of the alignment {}", 1u64 << alignment_shift)]
     MisalignedTensor {
         /// The tensor.
         name: Name,
-        /// Its offset relative to the data section.
-        data_offset: u64,
-        /// The file's alignment.
-        alignment: u32,
+        /// The offset read, relative to the data section.
+        value: u64,
+        /// The file's alignment is `1 << alignment_shift`.
+        alignment_shift: u8,
+        /// Where the offset was read.
+        offset: u64,
     },
-    /// A tensor's bytes end past the end of the input (or its range overflows).
-    #[error("tensor \"{name}\": data [{start}, {end}) lies outside the file of {file_len} bytes")]
+    /// A tensor's bytes end past the end of the data (or its range overflows).
+    #[error("tensor \"{name}\": data [{offset}, {}) lies past the end of the data", EndOf(*.end))]
     TensorOutOfBounds {
         /// The tensor.
         name: Name,
-        /// Absolute start of its data (saturated on overflow).
-        start: u64,
-        /// Absolute end of its data (saturated on overflow).
+        /// Absolute start of its data (`u64::MAX` if that overflows).
+        offset: u64,
+        /// Absolute end of its data (`u64::MAX` if that overflows).
         end: u64,
-        /// Bytes available.
-        file_len: u64,
     },
     /// Two tensors' data ranges overlap.
-    #[error("tensor \"{name}\" overlaps tensor \"{other}\" in the data section")]
+    #[error("tensor \"{name}\" (data at byte {offset}) overlaps the tensor whose data starts at byte {other}")]
     OverlappingTensors {
         /// The tensor starting later.
         name: Name,
-        /// The tensor it overlaps.
-        other: Name,
+        /// Absolute start of its data.
+        offset: u64,
+        /// Absolute start of the data of the tensor it overlaps.
+        other: u64,
     },
     /// No tensor of that name.
     #[error("no tensor named \"{name}\"")]
@@ -336,9 +363,9 @@ pub enum Error {
         /// The tensor.
         name: Name,
         /// Its type.
-        actual: GgmlType,
+        actual: TensorType,
         /// The type asked for.
-        requested: GgmlType,
+        requested: TensorType,
     },
     /// A typed view of data whose byte order differs from the host's.
     #[error("tensor \"{name}\" is stored big-endian; typed views need host (little-endian) order, use the raw bytes")]
@@ -352,11 +379,24 @@ pub enum Error {
         /// The tensor.
         name: Name,
         /// The alignment the element type needs.
-        align: usize,
+        align: u8,
     },
-    /// A string value that is not UTF-8 (reported when it is read, not when the file is parsed).
-    #[error("string at byte {offset} is not valid UTF-8")]
+    /// A string value that is not UTF-8 (reported when it is read, not when the file is
+    /// parsed).
+    #[error("metadata key \"{key}\": string at byte {offset} is not valid UTF-8")]
     StringNotUtf8 {
+        /// The key whose value it is.
+        key: Name,
+        /// Where the string's bytes start.
+        offset: u64,
+    },
+    /// An element of a string array that is not UTF-8 (reported when it is read).
+    #[error("metadata key \"{key}\": element #{index} at byte {offset} is not valid UTF-8")]
+    ElementNotUtf8 {
+        /// The key whose array it is.
+        key: Name,
+        /// Position of the element in its array.
+        index: u64,
         /// Where the string's bytes start.
         offset: u64,
     },
@@ -370,26 +410,66 @@ pub enum Error {
         /// Size of the data.
         total: u64,
     },
+    /// The data offers no bytes a parser may trust to stay unchanged
+    /// ([`ModelData::header`](crate::ModelData::header) is `None`): a shared mapping of a file
+    /// other processes may write. Parse a private copy of its header instead.
+    #[error("the data may change underneath and has no private copy of its header to parse (open files with weightmap_native::ModelSource::open)")]
+    NoTrustedHeader,
 }
 
 impl Error {
     /// Names the key or tensor a truncation or overflow happened in, if not named yet.
     pub(crate) fn within(mut self, name: &[u8]) -> Self {
         if let Error::Truncated { within, .. } | Error::LengthOverflow { within, .. } = &mut self {
-            within.get_or_insert(Name::new(name));
+            if within.is_empty() {
+                *within = Name::new(name);
+            }
         }
         self
     }
 }
 
-/// Shows ` of "name"` for an error's optional context.
-struct Within<'a>(&'a Option<Name>);
+/// Shows ` in "name"` for an error's optional context.
+struct Within<'a>(&'a Name);
 
 impl fmt::Display for Within<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        write!(f, " in \"{}\"", self.0)
+    }
+}
+
+/// Shows magic bytes as hex, with the text they spell when printable: `0x47 0x47 0x4d 0x4c
+/// ("GGML")`.
+struct Magic<'a>(&'a [u8; 4]);
+
+impl fmt::Display for Magic<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, b) in self.0.iter().enumerate() {
+            let sep = if i == 0 { "" } else { " " };
+            write!(f, "{sep}{b:#04x}")?;
+        }
+        if self.0.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+            f.write_str(" (\"")?;
+            for &b in self.0 {
+                write!(f, "{}", char::from(b))?;
+            }
+            f.write_str("\")")?;
+        }
+        Ok(())
+    }
+}
+
+/// An end offset, or "2^64" when it overflowed.
+struct EndOf(u64);
+
+impl fmt::Display for EndOf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            Some(name) => write!(f, " in \"{name}\""),
-            None => Ok(()),
+            u64::MAX => f.write_str("2^64: overflow"),
+            end => write!(f, "{end}"),
         }
     }
 }
@@ -408,16 +488,23 @@ mod tests {
     use alloc::string::ToString;
 
     #[test]
+    fn errors_are_small_and_copy() {
+        assert!(core::mem::size_of::<Error>() <= 32);
+        assert_eq!(core::mem::size_of::<Name>(), 14);
+        fn copy<T: Copy>() {}
+        copy::<Error>();
+    }
+
+    #[test]
     fn name_keeps_short_names_and_marks_long_ones() {
-        assert_eq!(
-            Name::new(b"token_embd.weight").to_string(),
-            "token_embd.weight"
-        );
+        assert_eq!(Name::new(b"output.weight").to_string(), "output.weight");
         let long = [b'a'; 100];
         let name = Name::new(&long);
         assert!(name.is_truncated());
         assert_eq!(name.as_bytes().len(), Name::CAPACITY);
         assert!(name.to_string().ends_with('…'));
+        assert!(Name::NONE.is_empty());
+        assert!(!Name::new(b"").is_truncated());
     }
 
     #[test]
@@ -433,7 +520,7 @@ mod tests {
             section: Section::Header,
             needed: 24,
             have: 4,
-            within: None,
+            within: Name::NONE,
         };
         assert_eq!(
             e.to_string(),
@@ -444,5 +531,14 @@ mod tests {
             e.to_string(),
             "truncated header in \"general.name\": 24 bytes needed, only 4 available"
         );
+        let e = Error::BadMagic { found: *b"GGML" };
+        assert_eq!(
+            e.to_string(),
+            "not a GGUF file: the first bytes are 0x47 0x47 0x4d 0x4c (\"GGML\"), expected \"GGUF\""
+        );
+        let e = Error::BadMagic {
+            found: [0, 1, 2, 3],
+        };
+        assert!(e.to_string().contains("0x00 0x01 0x02 0x03, expected"));
     }
 }

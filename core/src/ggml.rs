@@ -26,7 +26,6 @@ macro_rules! ggml_types {
         #[allow(non_camel_case_types)]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[non_exhaustive]
-        #[repr(u32)]
         pub enum GgmlType {
             $(
                 #[doc = concat!("`", $name, "`: ", stringify!($block), " elements per ", stringify!($size), "-byte block.")]

@@ -3,30 +3,44 @@
 //!
 //! `weightmap-core` reads a GGUF model file's header, metadata and tensor table in one
 //! validating pass without copying, and hands out tensor bytes as typed slices. It is
-//! `#![no_std]` and `#![forbid(unsafe_code)]`, and treats every file as hostile: every count, length and
-//! offset goes through checked arithmetic, nothing is allocated from a number read from the
-//! file, and every failure is a typed [`Error`] naming the key or tensor and the byte offset.
+//! `#![no_std]` and `#![forbid(unsafe_code)]`, and treats every file as hostile: every count,
+//! length and offset goes through checked arithmetic, nothing is allocated from a number read
+//! from the file, and every failure is a small typed [`Error`] naming the byte offset and the
+//! key, tensor or element.
 //!
 //! ```
 //! # let bytes: Vec<u8> = weightmap_core::testing::sample_file();
 //! use weightmap_core::{Gguf, GgmlType, Value};
 //!
-//! let gguf = Gguf::parse(bytes)?; // Vec<u8>, &[u8], Arc<[u8]>, or a memory map (weightmap-native)
+//! let gguf = Gguf::parse(bytes)?; // Vec<u8>, &[u8], Arc<[u8]>, or a file (weightmap-native)
 //! println!("GGUF v{}, {} tensors", gguf.version(), gguf.tensor_count());
 //! for entry in gguf.metadata() {
 //!     println!("{} = {:?}", entry.key(), entry.value());
 //! }
 //! let norm = gguf.tensor("norm.weight")?;
-//! assert_eq!(norm.ggml_type(), GgmlType::F32);
+//! assert_eq!(norm.dtype(), GgmlType::F32);
 //! assert_eq!(norm.as_f32()?, &[1.0, 2.0, 3.0, 4.0]);
 //! assert!(matches!(gguf.get("test.block_count"), Some(Value::Uint32(1))));
 //! # Ok::<(), weightmap_core::Error>(())
 //! ```
 //!
+//! # The shape of the API
+//! - [`ModelData`]: where the bytes live (a slice, a `Vec`, a mapping), with access hints.
+//!   A source can hold only the tensor data beside a private copy of the header, which is
+//!   how `weightmap-native` opens files that other processes may write.
+//! - [`GgufIndex`]: the owned, lifetime-free result of parsing a header;
+//!   [`IndexBuilder`] builds it from a prefix that grows as the parser asks.
+//! - [`GgufView<'data>`](GgufView): the one read API (metadata, tensor infos, tensor views),
+//!   borrowed for the data's lifetime; with no allocator, [`GgufView::parse`] works without
+//!   an index.
+//! - [`Gguf<D>`](Gguf): owns its data and index and hands out the view; [`TensorHandle`]s
+//!   from a `Gguf<Arc<D>>` own their bytes and cross threads.
+//! - [`TensorView`], [`TensorType`]: format-neutral tensor types (row-major dimensions).
+//!
 //! # Reading only the header
-//! A browser or HTTP client can fetch a prefix of a large file and call
-//! [`Gguf::parse_header`]: if the prefix is too short it answers [`Error::Truncated`] with the
-//! number of bytes needed, so the caller fetches that many and tries again.
+//! A browser or HTTP client can fetch a prefix of a large file: if it is too short the parser
+//! answers [`Error::Truncated`] with the number of bytes needed, so the caller fetches that
+//! many and goes on, and [`IndexBuilder`] resumes from where it stopped.
 //!
 //! ```
 //! # let file: Vec<u8> = weightmap_core::testing::sample_file();
@@ -59,10 +73,17 @@
 //! appear in any order with gaps, as long as they do not overlap. String values are checked for
 //! UTF-8 only when read ([`GgufStr::to_str`], [`Strings`]).
 //!
+//! The parse reads each byte of the header once: names are hashed as they are read, sort keys
+//! are those hashes, and UTF-8 windows are never checked twice. So even bytes that change
+//! while they are parsed cannot make it panic; what keeps a `&str` valid afterwards is
+//! [`ModelData::header`]'s promise that the bytes do not change.
+//!
 //! # Cargo features
-//! - `alloc` (default): [`Gguf`], the indexed form with name lookups, duplicate and overlap
-//!   checks. Without it, [`GgufRef`] parses a borrowed slice with no allocator at all.
+//! - `alloc` (default): [`Gguf`], [`GgufIndex`], [`IndexBuilder`], [`TensorHandle`]: the
+//!   indexed form with name lookups, duplicate and overlap checks. Without it, [`GgufView`]
+//!   parses a borrowed slice with no allocator at all.
 //! - `std`: implements `std::error::Error` for [`Error`] through `core::error::Error`.
+//! - `bytes`: `From<TensorHandle> for bytes::Bytes`, without copying.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -74,36 +95,53 @@
 
 #[cfg(any(feature = "alloc", test))]
 extern crate alloc;
-#[cfg(feature = "std")]
+#[cfg(any(feature = "std", test))]
 extern crate std;
 
-mod borrowed;
 mod cursor;
 mod data;
 mod error;
+mod format;
 mod ggml;
 #[cfg(feature = "alloc")]
 mod gguf;
+#[cfg(feature = "alloc")]
+mod handle;
+mod header;
+#[cfg(feature = "alloc")]
+mod index;
+mod layout;
+mod metadata;
 mod range;
+mod strings;
 mod tensor;
+mod tensor_info;
 mod value;
-mod walk;
+mod view;
 
 #[cfg(feature = "alloc")]
 #[doc(hidden)]
 pub mod testing;
 
-pub use borrowed::GgufRef;
-pub use cursor::Endian;
 pub use data::{Advice, Backing, ModelData};
 pub use error::{Error, Name, Result, Section};
+pub use format::{
+    Endian, ValueType, ALIGNMENT_KEY, DEFAULT_ALIGNMENT, HEADER_SIZE, MAGIC, MAX_ARRAY_DEPTH,
+    MAX_DIMS,
+};
 pub use ggml::{GgmlType, TypeIdError};
 #[cfg(feature = "alloc")]
 pub use gguf::Gguf;
-pub use range::{align_up, checked_range, checked_slice};
-pub use tensor::{TensorElement, TensorView};
-pub use value::{Array, ArrayIter, GgufStr, Strings, Value, ValueType, MAX_ARRAY_DEPTH};
-pub use walk::{
-    Header, Layout, MetadataEntry, TensorInfo, ALIGNMENT_KEY, DEFAULT_ALIGNMENT, HEADER_SIZE,
-    MAGIC, MAX_DIMS,
-};
+#[cfg(feature = "alloc")]
+pub use handle::TensorHandle;
+pub use header::Header;
+#[cfg(feature = "alloc")]
+pub use index::{GgufIndex, IndexBuilder};
+pub use layout::Layout;
+pub use metadata::MetadataEntry;
+pub use range::{align_up, checked_range};
+pub use strings::Strings;
+pub use tensor::{TensorElement, TensorType, TensorView, MAX_RANK};
+pub use tensor_info::TensorInfo;
+pub use value::{Array, ArrayElement, ArrayIter, GgufStr, Value, Values};
+pub use view::{Entries, GgufView, Tensors};

@@ -1,5 +1,7 @@
-//! Checked offset arithmetic: every offset and length read from a file becomes a byte range
-//! through these helpers, so no computation on file data can wrap or index out of bounds.
+//! Checked offset arithmetic: every offset and length read from a file, and every range a
+//! caller asks for, becomes a byte range through [`checked_range`], so no computation on them
+//! can wrap or index out of bounds. This is the crate's (and `weightmap-native`'s) one
+//! range-check path.
 
 use core::ops::Range;
 
@@ -13,33 +15,22 @@ use crate::error::{Error, Result};
 /// assert!(checked_range(u64::MAX, 2, 16).is_err());
 /// assert!(checked_range(10, 7, 16).is_err());
 /// ```
+#[inline]
 pub fn checked_range(offset: u64, len: u64, total: usize) -> Result<Range<usize>> {
     let invalid = Error::InvalidRange {
         offset,
         len,
         total: total as u64,
     };
-    let end = offset.checked_add(len).ok_or(invalid)?;
-    if end > total as u64 {
-        return Err(invalid);
+    match offset.checked_add(len) {
+        // Both fit in usize: end <= total, which is a usize.
+        Some(end) if end <= total as u64 => Ok(offset as usize..end as usize),
+        _ => Err(invalid),
     }
-    // Both fit: end <= total, which is a usize.
-    let start = usize::try_from(offset).map_err(|_| invalid)?;
-    let end = usize::try_from(end).map_err(|_| invalid)?;
-    Ok(start..end)
 }
 
-/// Returns `data[range]` if the range lies within `data`, else [`Error::InvalidRange`].
-pub fn checked_slice(data: &[u8], range: Range<usize>) -> Result<&[u8]> {
-    let len = range.end.saturating_sub(range.start) as u64;
-    data.get(range.clone()).ok_or(Error::InvalidRange {
-        offset: range.start as u64,
-        len,
-        total: data.len() as u64,
-    })
-}
-
-/// Rounds `value` up to a multiple of `align` (a power of two), or `None` if that overflows.
+/// Rounds `value` up to a multiple of `align` (a power of two), or `None` if that overflows
+/// or `align` is not a power of two.
 ///
 /// This is ggml's `GGML_PAD` without its wrap-around: padding a size near `u64::MAX`
 /// reports overflow instead of returning a small number.
@@ -51,7 +42,7 @@ pub fn checked_slice(data: &[u8], range: Range<usize>) -> Result<&[u8]> {
 /// assert_eq!(align_up(u64::MAX - 3, 32), None);
 /// ```
 pub fn align_up(value: u64, align: u64) -> Option<u64> {
-    if align == 0 || !align.is_power_of_two() {
+    if !align.is_power_of_two() {
         return None;
     }
     let mask = align - 1;
@@ -87,7 +78,7 @@ mod tests {
             prop_assert_eq!(r.is_ok(), offset + len <= total as u64);
             if let Ok(r) = r {
                 let data = alloc::vec![0u8; total];
-                prop_assert!(checked_slice(&data, r).is_ok());
+                prop_assert!(data.get(r).is_some());
             }
         }
 
@@ -117,12 +108,5 @@ mod tests {
         // u64::MAX - 3 (where GGML_PAD would wrap to 0) is an error.
         assert_eq!((1u64 << 62).checked_mul(4), None);
         assert_eq!(align_up(u64::MAX - 3, 32), None);
-    }
-
-    #[test]
-    fn checked_slice_rejects_out_of_bounds() {
-        let data = [1u8, 2, 3];
-        assert_eq!(checked_slice(&data, 1..3).unwrap(), &[2, 3]);
-        assert!(checked_slice(&data, 2..4).is_err());
     }
 }

@@ -1,24 +1,145 @@
-//! Tensor views: a tensor's info together with its bytes, and typed slices over those bytes
-//! that check element type, byte order and alignment instead of copying.
+//! Tensor views: a tensor's name, element type, dimensions and bytes, borrowed from the model
+//! data, and typed slices over those bytes that check element type, byte order and alignment
+//! instead of copying.
+//!
+//! These types do not assume GGUF: [`TensorType`] names the element type whatever format it
+//! came from, and dimensions are row-major (outermost first), as numpy, PyTorch and
+//! safetensors list them.
 
+use core::fmt;
+use core::ops::Deref;
 use core::slice::ChunksExact;
 
 use half::{bf16, f16};
 
-use crate::cursor::Endian;
 use crate::error::{Error, Name, Result};
+use crate::format::Endian;
 use crate::ggml::GgmlType;
-use crate::walk::TensorInfo;
 
-/// A tensor's info and its bytes, borrowed from the model data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TensorView<'a> {
-    info: TensorInfo<'a>,
-    bytes: &'a [u8],
-    endian: Endian,
+/// The most dimensions a [`TensorView`] holds (GGUF allows 4).
+pub const MAX_RANK: usize = 8;
+
+/// The element type of a tensor, whatever the file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum TensorType {
+    /// A ggml type, as GGUF files store them.
+    Ggml(GgmlType),
 }
 
-/// Element types a typed view can produce; each corresponds to exactly one [`GgmlType`].
+impl TensorType {
+    /// The type's name as its format writes it (`F32`, `Q4_K`…).
+    pub const fn name(self) -> &'static str {
+        match self {
+            TensorType::Ggml(t) => t.name(),
+        }
+    }
+
+    /// The ggml type, for a GGUF tensor.
+    pub const fn ggml(self) -> Option<GgmlType> {
+        match self {
+            TensorType::Ggml(t) => Some(t),
+        }
+    }
+
+    /// Elements per block (1 for plain types).
+    pub const fn block_size(self) -> u64 {
+        match self {
+            TensorType::Ggml(t) => t.block_size(),
+        }
+    }
+
+    /// Bytes per block.
+    pub const fn type_size(self) -> u64 {
+        match self {
+            TensorType::Ggml(t) => t.type_size(),
+        }
+    }
+}
+
+impl From<GgmlType> for TensorType {
+    fn from(t: GgmlType) -> Self {
+        TensorType::Ggml(t)
+    }
+}
+
+impl PartialEq<GgmlType> for TensorType {
+    fn eq(&self, other: &GgmlType) -> bool {
+        self.ggml() == Some(*other)
+    }
+}
+
+impl fmt::Display for TensorType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A tensor's dimensions, row-major: the outermost (slowest-varying) first, at most
+/// [`MAX_RANK`] of them, inline.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Dims {
+    dims: [u64; MAX_RANK],
+    rank: u8,
+}
+
+impl Dims {
+    /// Dimensions given outermost first; `None` beyond [`MAX_RANK`].
+    #[cfg(test)]
+    pub(crate) fn new(row_major: &[u64]) -> Option<Dims> {
+        let mut dims = [0u64; MAX_RANK];
+        dims.get_mut(..row_major.len())?.copy_from_slice(row_major);
+        Some(Dims {
+            dims,
+            // ok: at most MAX_RANK
+            rank: row_major.len() as u8,
+        })
+    }
+
+    /// Dimensions in GGUF's order (`ne[0]` first), reversed into row-major order.
+    pub(crate) fn from_ggml(ne: &[u64]) -> Dims {
+        let mut dims = [0u64; MAX_RANK];
+        for (d, &n) in dims.iter_mut().zip(ne.iter().rev()) {
+            *d = n;
+        }
+        Dims {
+            dims,
+            // ok: GGUF tensors have at most 4 dimensions
+            rank: ne.len().min(MAX_RANK) as u8,
+        }
+    }
+
+    /// Number of elements (1 for a scalar of rank 0), saturating.
+    pub(crate) fn n_elements(&self) -> u64 {
+        self.iter().fold(1u64, |acc, &d| acc.saturating_mul(d))
+    }
+}
+
+impl Deref for Dims {
+    type Target = [u64];
+    fn deref(&self) -> &[u64] {
+        self.dims.get(..usize::from(self.rank)).unwrap_or(&[])
+    }
+}
+
+impl fmt::Debug for Dims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// A tensor's name, type, dimensions and bytes, borrowed from the model data for `'data`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TensorView<'data> {
+    name: &'data str,
+    dtype: TensorType,
+    dims: Dims,
+    endian: Endian,
+    bytes: &'data [u8],
+}
+
+/// Element types a typed view can produce: `f32`, `half::f16`, `half::bf16`, `f64`, `i8`,
+/// `i16`, `i32`, `i64`, each for exactly one tensor type.
 pub trait TensorElement: bytemuck::Pod + sealed::Sealed {
     /// The ggml type whose elements are `Self`.
     const GGML_TYPE: GgmlType;
@@ -37,10 +158,10 @@ macro_rules! tensor_elements {
             }
         )*
 
-        impl<'a> TensorView<'a> {
+        impl<'data> TensorView<'data> {
             $(
                 #[doc = concat!("The elements as `&[", stringify!($ty), "]`; the tensor must be `", stringify!($ggml), "`.")]
-                pub fn $method(&self) -> Result<&'a [$ty]> {
+                pub fn $method(&self) -> Result<&'data [$ty]> {
                     self.as_slice::<$ty>()
                 }
             )*
@@ -59,37 +180,50 @@ tensor_elements! {
     i64 => I64, as_i64;
 }
 
-impl<'a> TensorView<'a> {
-    pub(crate) fn new(info: TensorInfo<'a>, bytes: &'a [u8], endian: Endian) -> Self {
+impl<'data> TensorView<'data> {
+    /// A view of `bytes` as a tensor. The caller vouches that `bytes` has the size `dims` and
+    /// `dtype` imply (the parsers check it).
+    pub(crate) fn new(
+        name: &'data str,
+        dtype: TensorType,
+        dims: Dims,
+        endian: Endian,
+        bytes: &'data [u8],
+    ) -> Self {
         TensorView {
-            info,
-            bytes,
+            name,
+            dtype,
+            dims,
             endian,
+            bytes,
         }
     }
 
-    /// The tensor's info (name, type, shape, offset, size).
-    pub fn info(&self) -> &TensorInfo<'a> {
-        &self.info
-    }
-
     /// The tensor's name.
-    pub fn name(&self) -> &'a str {
-        self.info.name()
+    pub fn name(&self) -> &'data str {
+        self.name
     }
 
     /// The element type.
-    pub fn ggml_type(&self) -> GgmlType {
-        self.info.ggml_type()
+    pub fn dtype(&self) -> TensorType {
+        self.dtype
     }
 
-    /// Dimensions, `ne[0]` first.
-    pub fn shape(&self) -> &[u64] {
-        self.info.shape()
+    /// Dimensions, row-major: the outermost (slowest-varying) first, as numpy, PyTorch and
+    /// safetensors list them. GGUF stores them the other way round (`ne[0]` first): a GGUF
+    /// [`TensorInfo::shape`](crate::TensorInfo::shape) of `[640, 262144]` is dims
+    /// `[262144, 640]`.
+    pub fn dims(&self) -> &[u64] {
+        &self.dims
+    }
+
+    /// Number of elements.
+    pub fn n_elements(&self) -> u64 {
+        self.dims.n_elements()
     }
 
     /// The raw bytes exactly as stored, whatever the type or byte order.
-    pub fn bytes(&self) -> &'a [u8] {
+    pub fn bytes(&self) -> &'data [u8] {
         self.bytes
     }
 
@@ -100,16 +234,17 @@ impl<'a> TensorView<'a> {
 
     /// The elements as `&[T]`, without copying.
     ///
-    /// Fails with [`Error::WrongTensorType`] unless the tensor is `T::GGML_TYPE`,
+    /// # Errors
+    /// [`Error::WrongTensorType`] unless the tensor is `T::GGML_TYPE`,
     /// [`Error::ForeignByteOrder`] if the file's byte order is not the host's, and
     /// [`Error::MisalignedData`] if the bytes are not aligned for `T` in memory.
-    pub fn as_slice<T: TensorElement>(&self) -> Result<&'a [T]> {
-        let name = || Name::new(self.info.name().as_bytes());
-        if self.ggml_type() != T::GGML_TYPE {
+    pub fn as_slice<T: TensorElement>(&self) -> Result<&'data [T]> {
+        let name = || Name::new(self.name.as_bytes());
+        if self.dtype != T::GGML_TYPE {
             return Err(Error::WrongTensorType {
                 name: name(),
-                actual: self.ggml_type(),
-                requested: T::GGML_TYPE,
+                actual: self.dtype,
+                requested: TensorType::Ggml(T::GGML_TYPE),
             });
         }
         if self.endian != Endian::HOST && core::mem::size_of::<T>() > 1 {
@@ -118,15 +253,44 @@ impl<'a> TensorView<'a> {
         // Size was checked against the type at parse time, so only alignment can fail here.
         bytemuck::try_cast_slice(self.bytes).map_err(|_| Error::MisalignedData {
             name: name(),
-            align: core::mem::align_of::<T>(),
+            // ok: alignments of the element types are at most 8
+            align: core::mem::align_of::<T>() as u8,
         })
     }
 
     /// The blocks of a quantized tensor (or the elements of a plain one) as byte chunks of
-    /// [`GgmlType::type_size`] bytes each.
-    pub fn blocks(&self) -> ChunksExact<'a, u8> {
+    /// [`TensorType::type_size`] bytes each.
+    pub fn blocks(&self) -> ChunksExact<'data, u8> {
         // type_size is at most 292 and never zero.
-        self.bytes
-            .chunks_exact(self.ggml_type().type_size() as usize)
+        let size = usize::try_from(self.dtype.type_size()).unwrap_or(1).max(1);
+        self.bytes.chunks_exact(size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dims_reverse_ggml_order() {
+        let d = Dims::from_ggml(&[640, 262144]);
+        assert_eq!(&*d, &[262144, 640]);
+        assert_eq!(d.n_elements(), 640 * 262144);
+        assert_eq!(&*Dims::from_ggml(&[]), &[] as &[u64]);
+        assert_eq!(Dims::from_ggml(&[]).n_elements(), 1);
+        assert_eq!(Dims::new(&[1; 9]), None);
+        assert_eq!(&*Dims::new(&[2, 3]).unwrap(), &[2, 3]);
+    }
+
+    #[test]
+    fn tensor_types_compare_with_ggml_types() {
+        let t = TensorType::from(GgmlType::Q4_K);
+        assert_eq!(t, GgmlType::Q4_K);
+        assert_ne!(t, GgmlType::F32);
+        assert_eq!(
+            (t.name(), t.block_size(), t.type_size()),
+            ("Q4_K", 256, 144)
+        );
+        assert_eq!(core::mem::size_of::<TensorType>(), 1);
     }
 }

@@ -5,7 +5,7 @@
 
 use alloc::vec::Vec;
 
-use crate::cursor::Endian;
+use crate::format::Endian;
 
 /// One tensor-info entry, written exactly as given (no validation).
 #[derive(Debug, Clone)]
@@ -146,16 +146,23 @@ impl Builder {
     }
 }
 
-/// A small valid file used by documentation examples: architecture `test`, a 4-element F32
-/// tensor `norm.weight` = [1, 2, 3, 4] and a 32-element Q8_0 tensor `embd.weight`.
+/// A small valid file used by documentation examples: architecture `test`, an F32 array
+/// `test.scores` = [0.5, 0.25], a 4-element F32 tensor `norm.weight` = [1, 2, 3, 4] and a
+/// 32-element Q8_0 tensor `embd.weight`.
 pub fn sample_file() -> Vec<u8> {
     let f32s: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0]
         .iter()
         .flat_map(|v| v.to_le_bytes())
         .collect();
+    let mut scores = Vec::new();
+    scores.extend_from_slice(&6u32.to_le_bytes());
+    scores.extend_from_slice(&2u64.to_le_bytes());
+    scores.extend_from_slice(&0.5f32.to_le_bytes());
+    scores.extend_from_slice(&0.25f32.to_le_bytes());
     Builder::default()
         .kv_str("general.architecture", "test")
         .kv_u32("test.block_count", 1)
+        .kv_raw(b"test.scores", 9, scores)
         .tensor("norm.weight", &[4], 0, &f32s)
         .tensor("embd.weight", &[32], 8, &[0x11; 34])
         .build()

@@ -1,133 +1,45 @@
 //! Metadata values, decoded on demand from the file's bytes: scalars, strings that are
-//! UTF-8-checked only when read, and arrays whose elements are decoded as they are visited.
+//! UTF-8-checked only when read, and arrays whose elements are decoded as they are visited,
+//! one [`Value`] at a time or as typed numbers ([`Array::values`], [`Array::as_slice`]).
 
 use core::fmt;
+use core::marker::PhantomData;
+use core::slice::ChunksExact;
 
-use crate::cursor::{Cursor, Endian};
+use crate::cursor::{Cursor, Resume};
 use crate::error::{Error, Name, Result, Section};
-
-/// How deeply arrays may nest inside arrays before a file is rejected.
-pub const MAX_ARRAY_DEPTH: u32 = 16;
-
-/// A GGUF metadata value type (the `gguf_type` enum).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u32)]
-#[allow(missing_docs)]
-pub enum ValueType {
-    Uint8 = 0,
-    Int8 = 1,
-    Uint16 = 2,
-    Int16 = 3,
-    Uint32 = 4,
-    Int32 = 5,
-    Float32 = 6,
-    Bool = 7,
-    String = 8,
-    Array = 9,
-    Uint64 = 10,
-    Int64 = 11,
-    Float64 = 12,
-}
-
-impl ValueType {
-    /// The type with this id, if any.
-    pub const fn from_id(id: u32) -> Option<ValueType> {
-        Some(match id {
-            0 => ValueType::Uint8,
-            1 => ValueType::Int8,
-            2 => ValueType::Uint16,
-            3 => ValueType::Int16,
-            4 => ValueType::Uint32,
-            5 => ValueType::Int32,
-            6 => ValueType::Float32,
-            7 => ValueType::Bool,
-            8 => ValueType::String,
-            9 => ValueType::Array,
-            10 => ValueType::Uint64,
-            11 => ValueType::Int64,
-            12 => ValueType::Float64,
-            _ => return None,
-        })
-    }
-
-    /// The numeric id stored in files.
-    pub const fn id(self) -> u32 {
-        self as u32
-    }
-
-    /// The official name (`UINT8`, `STRING`, `ARRAY`…).
-    pub const fn name(self) -> &'static str {
-        match self {
-            ValueType::Uint8 => "UINT8",
-            ValueType::Int8 => "INT8",
-            ValueType::Uint16 => "UINT16",
-            ValueType::Int16 => "INT16",
-            ValueType::Uint32 => "UINT32",
-            ValueType::Int32 => "INT32",
-            ValueType::Float32 => "FLOAT32",
-            ValueType::Bool => "BOOL",
-            ValueType::String => "STRING",
-            ValueType::Array => "ARRAY",
-            ValueType::Uint64 => "UINT64",
-            ValueType::Int64 => "INT64",
-            ValueType::Float64 => "FLOAT64",
-        }
-    }
-
-    /// Size in bytes of a value of this type, for the fixed-size types.
-    pub const fn fixed_size(self) -> Option<u64> {
-        match self {
-            ValueType::Uint8 | ValueType::Int8 | ValueType::Bool => Some(1),
-            ValueType::Uint16 | ValueType::Int16 => Some(2),
-            ValueType::Uint32 | ValueType::Int32 | ValueType::Float32 => Some(4),
-            ValueType::Uint64 | ValueType::Int64 | ValueType::Float64 => Some(8),
-            ValueType::String | ValueType::Array => None,
-        }
-    }
-
-    /// The fewest bytes one value of this type can occupy (a length or header for the
-    /// variable-size types), used to reject counts that cannot fit before looping.
-    pub(crate) const fn min_size(self) -> u64 {
-        match self.fixed_size() {
-            Some(n) => n,
-            None if matches!(self, ValueType::String) => 8,
-            None => 12,
-        }
-    }
-}
-
-impl fmt::Display for ValueType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use crate::format::{Endian, ValueType, MAX_ARRAY_DEPTH};
+use crate::strings::Strings;
 
 /// A string value: its bytes, checked for UTF-8 only when asked.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct GgufStr<'a> {
-    bytes: &'a [u8],
-    offset: usize,
+pub struct GgufStr<'data> {
+    bytes: &'data [u8],
+    offset: u64,
+    /// The key whose value this is (for errors).
+    key: &'data [u8],
 }
 
-impl<'a> GgufStr<'a> {
-    pub(crate) fn new(bytes: &'a [u8], offset: usize) -> Self {
-        GgufStr { bytes, offset }
+impl<'data> GgufStr<'data> {
+    pub(crate) fn new(bytes: &'data [u8], offset: u64, key: &'data [u8]) -> Self {
+        GgufStr { bytes, offset, key }
     }
 
     /// The raw bytes.
-    pub fn as_bytes(&self) -> &'a [u8] {
+    pub fn as_bytes(&self) -> &'data [u8] {
         self.bytes
     }
 
-    /// The string, or [`Error::StringNotUtf8`] naming its offset.
-    pub fn to_str(&self) -> Result<&'a str> {
+    /// The string, or [`Error::StringNotUtf8`] naming its key and offset.
+    pub fn to_str(&self) -> Result<&'data str> {
         core::str::from_utf8(self.bytes).map_err(|_| Error::StringNotUtf8 {
-            offset: self.offset as u64,
+            key: Name::new(self.key),
+            offset: self.offset,
         })
     }
 
     /// Absolute offset of the first byte in the file.
-    pub fn offset(&self) -> usize {
+    pub fn offset(&self) -> u64 {
         self.offset
     }
 }
@@ -147,7 +59,7 @@ impl fmt::Debug for GgufStr<'_> {
 /// byte is at [`crate::MetadataEntry::value_range`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[allow(missing_docs)]
-pub enum Value<'a> {
+pub enum Value<'data> {
     Uint8(u8),
     Int8(i8),
     Uint16(u16),
@@ -156,14 +68,14 @@ pub enum Value<'a> {
     Int32(i32),
     Float32(f32),
     Bool(bool),
-    String(GgufStr<'a>),
-    Array(Array<'a>),
+    String(GgufStr<'data>),
+    Array(Array<'data>),
     Uint64(u64),
     Int64(i64),
     Float64(f64),
 }
 
-impl<'a> Value<'a> {
+impl<'data> Value<'data> {
     /// The value's type.
     pub fn value_type(&self) -> ValueType {
         match self {
@@ -219,7 +131,7 @@ impl<'a> Value<'a> {
     }
 
     /// A string value as `&str`; `None` if not a string or not UTF-8.
-    pub fn as_str(&self) -> Option<&'a str> {
+    pub fn as_str(&self) -> Option<&'data str> {
         match self {
             Value::String(s) => s.to_str().ok(),
             _ => None,
@@ -227,7 +139,7 @@ impl<'a> Value<'a> {
     }
 
     /// An array value.
-    pub fn as_array(&self) -> Option<Array<'a>> {
+    pub fn as_array(&self) -> Option<Array<'data>> {
         match self {
             Value::Array(a) => Some(*a),
             _ => None,
@@ -245,15 +157,21 @@ impl<'a> Value<'a> {
 
 /// An array value: element type, length and the bytes holding the elements.
 ///
-/// Fixed-size elements are decoded by index in O(1); strings and nested arrays are walked.
+/// Fixed-size elements are decoded by index in O(1), or all at once as typed numbers
+/// ([`values`](Self::values), [`as_slice`](Self::as_slice)); strings are validated in windows
+/// ([`strings`](Self::strings)); nested arrays are walked.
 #[derive(Clone, Copy, PartialEq)]
-pub struct Array<'a> {
+pub struct Array<'data> {
     elem: ValueType,
     len: u64,
-    bytes: &'a [u8],
+    bytes: &'data [u8],
+    /// Absolute offset of the first element (a position in header bytes held in memory).
     offset: usize,
     endian: Endian,
-    depth: u32,
+    /// Nesting level of the elements (1 for the elements of a top-level array).
+    depth: u8,
+    /// The key whose value this is (for errors).
+    key: &'data [u8],
 }
 
 impl fmt::Debug for Array<'_> {
@@ -266,14 +184,16 @@ impl fmt::Debug for Array<'_> {
     }
 }
 
-impl<'a> Array<'a> {
+impl<'data> Array<'data> {
+    /// A top-level array whose elements are `bytes`, starting at file offset `offset`.
+    #[cfg(feature = "alloc")]
     pub(crate) fn from_parts(
         elem: ValueType,
         len: u64,
-        bytes: &'a [u8],
+        bytes: &'data [u8],
         offset: usize,
         endian: Endian,
-        depth: u32,
+        key: &'data [u8],
     ) -> Self {
         Array {
             elem,
@@ -281,7 +201,8 @@ impl<'a> Array<'a> {
             bytes,
             offset,
             endian,
-            depth,
+            depth: 1,
+            key,
         }
     }
 
@@ -301,78 +222,116 @@ impl<'a> Array<'a> {
     }
 
     /// The bytes holding the elements (after the element type and count).
-    pub fn raw_bytes(&self) -> &'a [u8] {
+    pub fn raw_bytes(&self) -> &'data [u8] {
         self.bytes
     }
 
     /// Absolute offset of the first element in the file.
-    pub fn offset(&self) -> usize {
-        self.offset
+    pub fn offset(&self) -> u64 {
+        self.offset as u64
+    }
+
+    /// Byte order of the elements.
+    pub fn endian(&self) -> Endian {
+        self.endian
     }
 
     /// Element `index`: O(1) for fixed-size types, a walk for strings and nested arrays.
-    pub fn get(&self, index: u64) -> Option<Value<'a>> {
+    pub fn get(&self, index: u64) -> Option<Value<'data>> {
         if index >= self.len {
             return None;
         }
         match self.elem.fixed_size() {
             Some(size) => {
                 let start = usize::try_from(index.checked_mul(size)?).ok()?;
-                let mut cur = Cursor::new(self.bytes, start, self.endian, Section::Metadata)
-                    .with_base(self.offset);
-                read_scalar(&mut cur, self.elem).ok()
+                let mut cur = self.cursor();
+                cur.take(start as u64).ok()?;
+                read_scalar(&mut cur, self.elem, self.key).ok()
             }
             None => self.iter().nth(usize::try_from(index).ok()?)?.ok(),
         }
     }
 
-    /// Every element in order.
-    pub fn iter(&self) -> ArrayIter<'a> {
+    /// Every element in order, as a [`Value`] each.
+    pub fn iter(&self) -> ArrayIter<'data> {
         ArrayIter {
             cur: self.cursor(),
             elem: self.elem,
             left: self.len,
             depth: self.depth,
+            key: self.key,
         }
+    }
+
+    /// The elements as numbers of type `T`, decoded in the file's byte order; `None` unless
+    /// the elements are `T` (`Float32` for `f32`, `Int32` for `i32`, `Bool` for `bool`…).
+    ///
+    /// ```
+    /// # let file = weightmap_core::testing::sample_file();
+    /// use weightmap_core::GgufView;
+    /// let gguf = GgufView::parse(&file)?;
+    /// let scores = gguf.get("test.scores").and_then(|v| v.as_array()).unwrap();
+    /// let sum: f32 = scores.values::<f32>().unwrap().sum();
+    /// assert_eq!(sum, 0.75);
+    /// # Ok::<(), weightmap_core::Error>(())
+    /// ```
+    pub fn values<T: ArrayElement>(&self) -> Option<Values<'data, T>> {
+        (self.elem == T::VALUE_TYPE).then(|| Values {
+            chunks: self.bytes.chunks_exact(T::SIZE),
+            endian: self.endian,
+            _element: PhantomData,
+        })
+    }
+
+    /// The elements as `&[T]` without copying, when they are `T`, stored in the host's byte
+    /// order, and aligned for `T` in memory (GGUF does not align metadata, so an array of
+    /// 4-byte numbers is aligned about one time in four: use [`values`](Self::values)
+    /// otherwise).
+    pub fn as_slice<T: ArrayElement + bytemuck::Pod>(&self) -> Option<&'data [T]> {
+        if self.elem != T::VALUE_TYPE || (self.endian != Endian::HOST && T::SIZE > 1) {
+            return None;
+        }
+        bytemuck::try_cast_slice(self.bytes).ok()
     }
 
     /// The elements of a string array, each checked for UTF-8 as it is yielded; `None` if the
     /// elements are not strings.
-    pub fn strings(&self) -> Option<Strings<'a>> {
-        (self.elem == ValueType::String).then(|| Strings::new(self.cursor(), self.len))
+    pub fn strings(&self) -> Option<Strings<'data>> {
+        (self.elem == ValueType::String).then(|| Strings::new(self.cursor(), self.len, self.key))
     }
 
-    fn cursor(&self) -> Cursor<'a> {
+    fn cursor(&self) -> Cursor<'data> {
         // The elements' bytes start at `offset` in the file; positions inside `bytes` are
         // shifted by it when reported.
         Cursor::new(self.bytes, 0, self.endian, Section::Metadata).with_base(self.offset)
     }
 }
 
-impl<'a> IntoIterator for Array<'a> {
-    type Item = Result<Value<'a>>;
-    type IntoIter = ArrayIter<'a>;
-    fn into_iter(self) -> ArrayIter<'a> {
+impl<'data> IntoIterator for Array<'data> {
+    type Item = Result<Value<'data>>;
+    type IntoIter = ArrayIter<'data>;
+    fn into_iter(self) -> ArrayIter<'data> {
         self.iter()
     }
 }
 
 /// Iterator over an array's elements.
 #[derive(Clone)]
-pub struct ArrayIter<'a> {
-    cur: Cursor<'a>,
+pub struct ArrayIter<'data> {
+    cur: Cursor<'data>,
     elem: ValueType,
     left: u64,
-    depth: u32,
+    depth: u8,
+    key: &'data [u8],
 }
 
-impl<'a> Iterator for ArrayIter<'a> {
-    type Item = Result<Value<'a>>;
+impl<'data> Iterator for ArrayIter<'data> {
+    type Item = Result<Value<'data>>;
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         self.left = self.left.checked_sub(1)?;
-        let value = read_value(&mut self.cur, self.elem, b"", self.depth);
+        let value = read_value(&mut self.cur, self.elem, self.key, u32::from(self.depth));
         if value.is_err() {
             self.left = 0;
         }
@@ -385,121 +344,95 @@ impl<'a> Iterator for ArrayIter<'a> {
     }
 }
 
-/// Iterator over the strings of a string array, validating each as UTF-8 as it yields it.
-///
-/// Validation runs over windows of consecutive strings at once: while every length prefix is
-/// below 128, the prefixes are ASCII, so one UTF-8 check of the bytes spanning several strings
-/// (prefixes included) proves each of them valid, and each `&str` is then a constant-time slice
-/// of the checked window. A string longer than 127 bytes ends a window. The first invalid string
-/// is reported as [`Error::StringNotUtf8`] and ends the iteration; the strings before it are
-/// yielded normally.
-#[derive(Clone)]
-pub struct Strings<'a> {
-    cur: Cursor<'a>,
-    left: u64,
-    /// Checked text starting at byte `window_start` of the array's bytes.
-    window: &'a str,
-    window_start: usize,
+/// Numbers an array can be read as without a [`Value`] per element: every fixed-size value
+/// type has one (`u8`, `i8`, `u16`, `i16`, `u32`, `i32`, `f32`, `bool`, `u64`, `i64`, `f64`).
+pub trait ArrayElement: Copy + sealed::Sealed {
+    /// The value type whose elements are `Self`.
+    const VALUE_TYPE: ValueType;
+    /// Bytes per element.
+    const SIZE: usize;
+    /// Decodes one element from exactly [`SIZE`](Self::SIZE) bytes.
+    #[doc(hidden)]
+    fn decode(bytes: &[u8], endian: Endian) -> Self;
 }
 
-/// How many bytes one validation window spans at most. Under Miri, which runs the SIMD
-/// validation thousands of times slower, small windows let tests cross many of them cheaply.
-const WINDOW_BYTES: usize = if cfg!(miri) { 512 } else { 64 * 1024 };
+mod sealed {
+    pub trait Sealed {}
+}
 
-impl<'a> Strings<'a> {
-    fn new(cur: Cursor<'a>, left: u64) -> Self {
-        Strings {
-            cur,
-            left,
-            window: "",
-            window_start: 0,
-        }
-    }
-
-    /// End of the run of strings after `end` (where the current string ends) whose length
-    /// prefixes are all ASCII, within `WINDOW_BYTES` of `start`.
-    fn window_end(&self, start: usize, end: usize) -> usize {
-        let data = self.cur.data();
-        let mut pos = end;
-        let mut remaining = self.left;
-        while remaining > 0 {
-            let Some(prefix) = data.get(pos..).and_then(|r| r.first_chunk::<8>()) else {
-                break;
-            };
-            let len = self.cur.endian.u64(*prefix);
-            let next = match usize::try_from(len)
-                .ok()
-                .and_then(|l| pos.checked_add(8)?.checked_add(l))
-            {
-                Some(next) if len < 128 && next <= data.len() && next - start <= WINDOW_BYTES => {
-                    next
+macro_rules! array_elements {
+    ($($ty:ty => $vt:ident, $n:literal;)*) => {$(
+        impl sealed::Sealed for $ty {}
+        impl ArrayElement for $ty {
+            const VALUE_TYPE: ValueType = ValueType::$vt;
+            const SIZE: usize = $n;
+            #[inline(always)]
+            fn decode(bytes: &[u8], endian: Endian) -> Self {
+                let raw = bytes.first_chunk::<$n>().copied().unwrap_or([0; $n]);
+                match endian {
+                    Endian::Little => <$ty>::from_le_bytes(raw),
+                    Endian::Big => <$ty>::from_be_bytes(raw),
                 }
-                _ => break,
-            };
-            pos = next;
-            remaining -= 1;
+            }
         }
-        pos
-    }
+    )*};
+}
 
-    fn next_str(&mut self) -> Result<&'a str> {
-        let s = read_string(&mut self.cur)?;
-        let end = self.cur.pos();
-        let start = end - s.as_bytes().len(); // ok: the string's bytes end at the cursor
-        let window_end = self.window_start + self.window.len();
-        if start < self.window_start || end > window_end {
-            let data = self.cur.data();
-            let span = data.get(start..self.window_end(start, end)).unwrap_or(&[]);
-            self.window = match simdutf8::compat::from_utf8(span) {
-                Ok(text) => text,
-                // Keep the valid part: the strings before the bad one still come out fast.
-                Err(e) => span
-                    .get(..e.valid_up_to())
-                    .and_then(|valid| simdutf8::basic::from_utf8(valid).ok())
-                    .unwrap_or(""),
-            };
-            self.window_start = start;
-        }
-        match self
-            .window
-            .get(start - self.window_start..end - self.window_start)
-        {
-            Some(text) => Ok(text),
-            None => s.to_str(), // not inside the checked window: the string itself is invalid
-        }
+array_elements! {
+    u8 => Uint8, 1;
+    i8 => Int8, 1;
+    u16 => Uint16, 2;
+    i16 => Int16, 2;
+    u32 => Uint32, 4;
+    i32 => Int32, 4;
+    f32 => Float32, 4;
+    u64 => Uint64, 8;
+    i64 => Int64, 8;
+    f64 => Float64, 8;
+}
+
+impl sealed::Sealed for bool {}
+impl ArrayElement for bool {
+    const VALUE_TYPE: ValueType = ValueType::Bool;
+    const SIZE: usize = 1;
+    #[inline(always)]
+    fn decode(bytes: &[u8], _: Endian) -> Self {
+        bytes.first().is_some_and(|&b| b != 0)
     }
 }
 
-impl<'a> Iterator for Strings<'a> {
-    type Item = Result<&'a str>;
+/// The elements of a numeric array decoded as `T` ([`Array::values`]).
+#[derive(Clone)]
+pub struct Values<'data, T> {
+    chunks: ChunksExact<'data, u8>,
+    endian: Endian,
+    _element: PhantomData<T>,
+}
+
+impl<T: ArrayElement> Iterator for Values<'_, T> {
+    type Item = T;
 
     #[inline]
-    fn next(&mut self) -> Option<Self::Item> {
-        self.left = self.left.checked_sub(1)?;
-        let item = self.next_str();
-        if item.is_err() {
-            self.left = 0;
-        }
-        Some(item)
+    fn next(&mut self) -> Option<T> {
+        self.chunks.next().map(|b| T::decode(b, self.endian))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        // An error ends the iteration early, so only the upper bound is known.
-        (0, usize::try_from(self.left).ok())
+        self.chunks.size_hint()
     }
 }
 
+impl<T: ArrayElement> ExactSizeIterator for Values<'_, T> {}
+
 #[inline]
-fn read_string<'a>(cur: &mut Cursor<'a>) -> Result<GgufStr<'a>> {
+pub(crate) fn read_string<'a>(cur: &mut Cursor<'a>, key: &'a [u8]) -> Result<GgufStr<'a>> {
     let bytes = cur.string()?;
-    Ok(GgufStr::new(
-        bytes,
-        cur.absolute_pos().saturating_sub(bytes.len()),
-    ))
+    let offset = cur.absolute_pos().saturating_sub(bytes.len());
+    Ok(GgufStr::new(bytes, offset as u64, key))
 }
 
 #[inline]
-pub(crate) fn read_scalar<'a>(cur: &mut Cursor<'a>, ty: ValueType) -> Result<Value<'a>> {
+fn read_scalar<'a>(cur: &mut Cursor<'a>, ty: ValueType, key: &'a [u8]) -> Result<Value<'a>> {
     let e = cur.endian;
     Ok(match ty {
         ValueType::Uint8 => Value::Uint8(u8::from_ne_bytes(cur.array()?)),
@@ -513,8 +446,8 @@ pub(crate) fn read_scalar<'a>(cur: &mut Cursor<'a>, ty: ValueType) -> Result<Val
         ValueType::Uint64 => Value::Uint64(e.u64(cur.array()?)),
         ValueType::Int64 => Value::Int64(e.u64(cur.array()?) as i64),
         ValueType::Float64 => Value::Float64(f64::from_bits(e.u64(cur.array()?))),
-        ValueType::String => Value::String(read_string(cur)?),
-        ValueType::Array => return read_array(cur, b"", 0).map(Value::Array),
+        ValueType::String => Value::String(read_string(cur, key)?),
+        ValueType::Array => return read_array(cur, key, 0, None).map(Value::Array),
     })
 }
 
@@ -524,31 +457,48 @@ pub(crate) fn read_scalar<'a>(cur: &mut Cursor<'a>, ty: ValueType) -> Result<Val
 pub(crate) fn read_value<'a>(
     cur: &mut Cursor<'a>,
     ty: ValueType,
-    key: &[u8],
+    key: &'a [u8],
     depth: u32,
 ) -> Result<Value<'a>> {
     match ty {
-        ValueType::Array => read_array(cur, key, depth).map(Value::Array),
-        _ => read_scalar(cur, ty),
+        ValueType::Array => read_array(cur, key, depth, None).map(Value::Array),
+        _ => read_scalar(cur, ty, key),
+    }
+}
+
+/// [`read_value`] for a metadata entry's value: a string array cut short by the end of the
+/// input records in `resume` how far it got, and goes on from there next time.
+pub(crate) fn read_entry_value<'a>(
+    cur: &mut Cursor<'a>,
+    ty: ValueType,
+    key: &'a [u8],
+    resume: &mut Resume,
+) -> Result<Value<'a>> {
+    match ty {
+        ValueType::Array => read_array(cur, key, 0, Some(resume)).map(Value::Array),
+        _ => read_scalar(cur, ty, key),
     }
 }
 
 /// Reads an array header (element type, count) and walks its elements.
-pub(crate) fn read_array<'a>(cur: &mut Cursor<'a>, key: &[u8], depth: u32) -> Result<Array<'a>> {
-    let start = cur.absolute_pos();
+fn read_array<'a>(
+    cur: &mut Cursor<'a>,
+    key: &'a [u8],
+    depth: u32,
+    resume: Option<&mut Resume>,
+) -> Result<Array<'a>> {
+    let start = cur.absolute_pos() as u64;
     if depth >= MAX_ARRAY_DEPTH {
         return Err(Error::NestingTooDeep {
             key: Name::new(key),
-            max: MAX_ARRAY_DEPTH,
-            offset: start as u64,
+            offset: start,
         });
     }
-    let type_offset = cur.absolute_pos();
     let type_id = cur.u32()?;
     let elem = ValueType::from_id(type_id).ok_or(Error::UnknownValueType {
         key: Name::new(key),
         type_id,
-        offset: type_offset as u64,
+        offset: start,
     })?;
     let len = cur.u64()?;
     cur.ensure_room(len, elem.min_size())?;
@@ -558,23 +508,23 @@ pub(crate) fn read_array<'a>(cur: &mut Cursor<'a>, key: &[u8], depth: u32) -> Re
             // ensure_room proved len * size fits in the remaining bytes.
             cur.take(len.saturating_mul(size))?;
         }
-        None if elem == ValueType::String => cur.skip_strings(len)?,
+        None if elem == ValueType::String => cur.skip_strings(len, resume)?,
         None => {
             for _ in 0..len {
-                read_array(cur, key, depth + 1)?;
+                read_array(cur, key, depth + 1, None)?;
             }
         }
     }
-    let bytes = cur.data().get(first..cur.pos()).unwrap_or(&[]);
-    let offset = cur.base().saturating_add(first);
-    Ok(Array::from_parts(
+    Ok(Array {
         elem,
         len,
-        bytes,
-        offset,
-        cur.endian,
-        depth + 1,
-    ))
+        bytes: cur.data().get(first..cur.pos()).unwrap_or(&[]),
+        offset: cur.base().saturating_add(first),
+        endian: cur.endian,
+        // ok: depth < MAX_ARRAY_DEPTH = 16
+        depth: depth as u8 + 1,
+        key,
+    })
 }
 
 #[cfg(test)]
@@ -592,11 +542,11 @@ mod tests {
 
     fn parse(bytes: &[u8]) -> Result<Array<'_>> {
         let mut cur = Cursor::new(bytes, 0, Endian::Little, Section::Metadata);
-        read_array(&mut cur, b"k", 0)
+        read_array(&mut cur, b"k", 0, None)
     }
 
     #[test]
-    fn fixed_arrays_index_in_place() {
+    fn fixed_arrays_index_in_place_and_decode_typed() {
         let body: Vec<u8> = [1.5f32, -2.0, 0.25]
             .iter()
             .flat_map(|f| f.to_le_bytes())
@@ -608,82 +558,43 @@ mod tests {
         assert_eq!(a.get(3), None);
         let all: Vec<_> = a.iter().map(|v| v.unwrap().to_f64().unwrap()).collect();
         assert_eq!(all, [1.5, -2.0, 0.25]);
+        let typed: Vec<f32> = a.values::<f32>().unwrap().collect();
+        assert_eq!(typed, [1.5, -2.0, 0.25]);
+        assert_eq!(a.values::<f32>().unwrap().len(), 3);
+        assert!(a.values::<i32>().is_none(), "wrong element type");
+        assert!(a.values::<u32>().is_none(), "wrong element type");
     }
 
     #[test]
-    fn strings_are_checked_when_read() {
-        let mut body = Vec::new();
-        for s in [&b"ok"[..], b"\xff\xfe", b"fine"] {
-            body.extend_from_slice(&(s.len() as u64).to_le_bytes());
-            body.extend_from_slice(s);
-        }
-        let bytes = array_bytes(8, 3, &body);
-        let a = parse(&bytes).unwrap();
-        let mut it = a.strings().unwrap();
-        assert_eq!(it.next(), Some(Ok("ok")));
+    fn typed_values_follow_the_byte_order() {
+        let body = [0u8, 1, 0, 2];
+        let big = Array {
+            elem: ValueType::Int16,
+            len: 2,
+            bytes: &body,
+            offset: 0,
+            endian: Endian::Big,
+            depth: 1,
+            key: b"k",
+        };
+        assert_eq!(big.values::<i16>().unwrap().collect::<Vec<_>>(), [1, 2]);
         assert_eq!(
-            it.next(),
-            Some(Err(Error::StringNotUtf8 {
-                offset: 12 + 10 + 8
-            }))
+            big.as_slice::<i16>(),
+            None,
+            "foreign byte order is not viewed"
         );
-        assert_eq!(it.next(), None);
-    }
-
-    fn string_array(items: &[Vec<u8>]) -> Vec<u8> {
-        let mut body = Vec::new();
-        for s in items {
-            body.extend_from_slice(&(s.len() as u64).to_le_bytes());
-            body.extend_from_slice(s);
-        }
-        array_bytes(8, items.len() as u64, &body)
-    }
-
-    fn some_string() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
-        use proptest::prelude::*;
-        prop_oneof![
-            8 => "[a-z<>▁]{0,12}".prop_map(alloc::string::String::into_bytes),
-            2 => ".{0,200}".prop_map(alloc::string::String::into_bytes),
-            1 => proptest::collection::vec(any::<u8>(), 0..6),
-        ]
-    }
-
-    proptest::proptest! {
-        /// The windowed check agrees with checking each string on its own.
-        #[test]
-        fn strings_match_per_string_validation(items in proptest::collection::vec(some_string(), 0..if cfg!(miri) { 40 } else { 300 })) {
-            let bytes = string_array(&items);
-            let a = parse(&bytes).unwrap();
-            let mut expected = Vec::new();
-            let mut offset = 12;
-            for s in &items {
-                offset += 8;
-                match core::str::from_utf8(s) {
-                    Ok(text) => expected.push(Ok(text)),
-                    Err(_) => {
-                        expected.push(Err(Error::StringNotUtf8 { offset: offset as u64 }));
-                        break;
-                    }
-                }
-                offset += s.len();
-            }
-            let got: Vec<_> = a.strings().unwrap().collect();
-            proptest::prop_assert_eq!(got, expected);
-        }
-    }
-
-    #[test]
-    fn long_vocabularies_cross_windows() {
-        // Under Miri (512-byte windows), fewer strings still cross many windows.
-        let n = if cfg!(miri) { 300 } else { 20_000 };
-        let items: Vec<Vec<u8>> = (0..n)
-            .map(|i| alloc::format!("tok{i}é").into_bytes())
-            .collect();
-        let bytes = string_array(&items);
-        let a = parse(&bytes).unwrap();
-        let got: Vec<&str> = a.strings().unwrap().map(|s| s.unwrap()).collect();
-        assert_eq!(got.len(), n);
-        assert!(got.iter().zip(&items).all(|(g, i)| g.as_bytes() == &i[..]));
+        let flags = array_bytes(7, 3, &[0, 1, 0xFF]);
+        let a = parse(&flags).unwrap();
+        assert_eq!(
+            a.values::<bool>().unwrap().collect::<Vec<_>>(),
+            [false, true, true]
+        );
+        assert_eq!(a.as_slice::<u8>(), None, "bool elements are not u8");
+        let bytes = array_bytes(0, 3, &[4, 5, 6]);
+        assert_eq!(
+            parse(&bytes).unwrap().as_slice::<u8>(),
+            Some(&[4u8, 5, 6][..])
+        );
     }
 
     #[test]
@@ -720,5 +631,21 @@ mod tests {
             parse(&bytes),
             Err(Error::UnknownValueType { type_id: 13, .. })
         ));
+    }
+
+    #[test]
+    fn invalid_strings_name_their_key() {
+        let mut body = Vec::new();
+        body.extend_from_slice(&2u64.to_le_bytes());
+        body.extend_from_slice(b"\xff\xfe");
+        let mut cur = Cursor::new(&body, 0, Endian::Little, Section::Metadata);
+        let s = read_string(&mut cur, b"general.name").unwrap();
+        assert_eq!(
+            s.to_str(),
+            Err(Error::StringNotUtf8 {
+                key: Name::new(b"general.name"),
+                offset: 8
+            })
+        );
     }
 }

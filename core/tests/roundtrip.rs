@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use weightmap_core::testing::Builder;
-use weightmap_core::{Endian, Error, GgmlType, Gguf, GgufRef, Value};
+use weightmap_core::{Endian, Error, GgmlType, Gguf, GgufView, IndexBuilder, Value};
 
 #[derive(Debug, Clone)]
 enum Scalar {
@@ -155,7 +155,7 @@ proptest! {
         let file = b.build();
 
         let g = Gguf::parse(&file[..]).unwrap();
-        let r = GgufRef::parse(&file).unwrap();
+        let r = GgufView::parse(&file).unwrap();
         prop_assert_eq!(g.endian(), endian);
         prop_assert_eq!(g.version(), if v2 { 2 } else { 3 });
         prop_assert_eq!(g.alignment() as u64, alignment);
@@ -180,17 +180,36 @@ proptest! {
         }
 
         // Every proper prefix of the header and tables is reported as truncated.
-        let header_end = g.layout().tensor_info_end;
+        let header_end = g.layout().tensor_info_end as usize;
         for len in (0..header_end).step_by(7) {
             let truncated = matches!(Gguf::parse_header(&file[..len]), Err(Error::Truncated { .. }));
             prop_assert!(truncated, "prefix {}", len);
         }
+
+        // Growing a prefix as the parser asks, resuming each time, gives the same index.
+        let mut builder = IndexBuilder::new();
+        let mut have = 0;
+        let resumed = loop {
+            match builder.parse(&file[..have]) {
+                Ok(index) => break index,
+                Err(Error::Truncated { needed, .. }) => {
+                    prop_assert!(needed as usize > have && needed as usize <= header_end);
+                    have = needed as usize;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        prop_assert_eq!(resumed.layout(), g.layout());
+        let view = resumed.view(&file, &file, 0);
+        prop_assert!(view.tensors().eq(g.tensors()));
+        let entries = |it: weightmap_core::Entries<'_>| it.map(|e| (e.key().to_owned(), e.value_range())).collect::<Vec<_>>();
+        prop_assert_eq!(entries(view.metadata()), entries(g.metadata()));
     }
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let _ = Gguf::parse(&bytes[..]);
-        let _ = GgufRef::parse(&bytes);
+        let _ = GgufView::parse(&bytes);
     }
 
     #[test]

@@ -16,7 +16,7 @@ const RANGE_LEN: usize = 16 << 10;
 
 fn main() {
     let path = files::dense(1 << 30);
-    let file = MmapFile::open(&path).unwrap();
+    let file = MmapFile::open_untrusted(&path).unwrap();
     // Deterministic scattered ranges (xorshift), page-aligned starts.
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
     let mut shuffled: Vec<_> = (0..RANGES)
@@ -66,7 +66,7 @@ fn main() {
         .skip(1)
         .find(|a| !a.starts_with("--"))
         .map_or(path, Into::into);
-    let file = MmapFile::open(&target).unwrap();
+    let file = MmapFile::open_untrusted(&target).unwrap();
     let mib = |v: u64| v as f64 / (1 << 20) as f64;
     let before = resident_set_size().unwrap_or(0);
     let report = file.touch_all(|_, _| {});

@@ -23,7 +23,7 @@ fn open_vs_size(c: &mut Criterion) {
     ] {
         let path = files::sparse(size);
         group.bench_with_input(BenchmarkId::from_parameter(label), &path, |b, path| {
-            b.iter(|| MmapFile::open(path).unwrap())
+            b.iter(|| MmapFile::open_untrusted(path).unwrap())
         });
     }
     group.finish();
@@ -31,7 +31,12 @@ fn open_vs_size(c: &mut Criterion) {
 
 fn full_pass(c: &mut Criterion) {
     let path = files::dense(1 << 30);
-    let evict = || MmapFile::open(&path).unwrap().evict_page_cache().unwrap();
+    let evict = || {
+        MmapFile::open_untrusted(&path)
+            .unwrap()
+            .evict_page_cache()
+            .unwrap()
+    };
     let mut group = c.benchmark_group("full pass 1GiB");
     group
         .sample_size(10)
@@ -42,7 +47,7 @@ fn full_pass(c: &mut Criterion) {
         b.iter(|| files::checksum(&std::fs::read(&path).unwrap()))
     });
     group.bench_function("warm/mmap", |b| {
-        b.iter(|| files::checksum(MmapFile::open(&path).unwrap().as_slice()))
+        b.iter(|| files::checksum(MmapFile::open_untrusted(&path).unwrap().as_slice()))
     });
     // Cold: evicted before each pass (not timed), so every byte comes from the disk.
     group.bench_function("cold/fs::read", |b| {
@@ -55,7 +60,7 @@ fn full_pass(c: &mut Criterion) {
     group.bench_function("cold/mmap", |b| {
         b.iter_batched(
             evict,
-            |()| files::checksum(MmapFile::open(&path).unwrap().as_slice()),
+            |()| files::checksum(MmapFile::open_untrusted(&path).unwrap().as_slice()),
             BatchSize::PerIteration,
         )
     });
@@ -64,7 +69,11 @@ fn full_pass(c: &mut Criterion) {
             evict,
             |()| {
                 let config = weightmap_native::MmapConfig::sequential();
-                files::checksum(MmapFile::open_with(&path, &config).unwrap().as_slice())
+                files::checksum(
+                    MmapFile::open_untrusted_with(&path, &config)
+                        .unwrap()
+                        .as_slice(),
+                )
             },
             BatchSize::PerIteration,
         )
@@ -73,7 +82,7 @@ fn full_pass(c: &mut Criterion) {
 }
 
 fn range_latency(c: &mut Criterion) {
-    let file = MmapFile::open(files::dense(1 << 20)).unwrap();
+    let file = MmapFile::open_untrusted(files::dense(1 << 20)).unwrap();
     c.bench_function("range", |b| {
         b.iter(|| file.range(black_box(4096..8192)).unwrap().len())
     });

@@ -88,6 +88,12 @@ struct State {
 /// still held; its mapping lives until the last handle drops. Paths are keys as given (not
 /// canonicalised), so `a/../m.gguf` and `m.gguf` are two entries.
 ///
+/// A cache made with [`MmapCache::new`] holds untrusted mappings ([`MmapFile::open_untrusted`]):
+/// safe whatever other processes do to the files, and exposed only as bytes (serving files,
+/// residency, tensor data). [`MmapCache::new_trusted`] (`unsafe`) holds trusted ones that
+/// parsers read in place, on the caller's promise that no cached file is modified while mapped
+/// (see [`MmapFile`'s safety section](MmapFile#safety-files-that-change-while-mapped)).
+///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let dir = tempfile::tempdir()?;
@@ -106,6 +112,7 @@ struct State {
 pub struct MmapCache {
     config: CacheConfig,
     state: Mutex<State>,
+    trusted: bool,
 }
 
 impl Default for MmapCache {
@@ -115,7 +122,7 @@ impl Default for MmapCache {
 }
 
 impl MmapCache {
-    /// An empty cache.
+    /// An empty cache of untrusted mappings: safe whatever happens to the files.
     pub fn new(config: CacheConfig) -> Self {
         MmapCache {
             config,
@@ -124,6 +131,36 @@ impl MmapCache {
                 bytes: 0,
                 stats: CacheStats::default(),
             }),
+            trusted: false,
+        }
+    }
+
+    /// An empty cache of trusted mappings, which parsers read in place (the zero-copy path).
+    ///
+    /// # Safety
+    /// No file opened through this cache may be modified or truncated while any mapping of it
+    /// (cached or handed out) lives: the contract of [`MmapFile::open`]. Replacing a file by
+    /// renaming a new one over it is fine; the cache notices and maps the new file.
+    pub unsafe fn new_trusted(config: CacheConfig) -> Self {
+        MmapCache {
+            trusted: true,
+            ..Self::new(config)
+        }
+    }
+
+    /// Whether the cache holds trusted mappings ([`new_trusted`](Self::new_trusted)).
+    pub fn is_trusted(&self) -> bool {
+        self.trusted
+    }
+
+    /// Opens `path` the way this cache's mappings are opened.
+    fn open(&self, path: &Path) -> Result<MmapFile> {
+        if self.trusted {
+            // SAFETY: whoever made this cache with `new_trusted` promised that files opened
+            // through it are not modified while mapped.
+            unsafe { MmapFile::open_with(path, &self.config.mmap) }
+        } else {
+            MmapFile::open_untrusted_with(path, &self.config.mmap)
         }
     }
 
@@ -142,7 +179,7 @@ impl MmapCache {
     /// opened (and cached if it fits).
     ///
     /// # Errors
-    /// The errors of [`MmapFile::open_with`]. A failed open caches nothing.
+    /// The errors of [`MmapFile::open_untrusted_with`]. A failed open caches nothing.
     pub fn get_or_open(&self, path: impl AsRef<Path>) -> Result<Arc<MmapFile>> {
         let path = path.as_ref();
         let now = Instant::now();
@@ -175,7 +212,7 @@ impl MmapCache {
             }
             tracing::debug!(path = %path.display(), "file changed on disk: re-mapping");
         }
-        let file = match MmapFile::open_with(path, &self.config.mmap) {
+        let file = match self.open(path) {
             Ok(file) => Arc::new(file),
             Err(e) => {
                 // A cached file that can no longer be opened (removed, say) leaves the cache,

@@ -1,18 +1,8 @@
 //! `MmapConfig`: how a file is mapped and what the kernel is told about it.
 
-/// The access pattern announced to the kernel for the whole mapping (`madvise`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Access {
-    /// The kernel's default read-ahead.
-    #[default]
-    Normal,
-    /// Front-to-back reads (`MADV_SEQUENTIAL`): aggressive read-ahead, pages dropped early.
-    Sequential,
-    /// Scattered reads (`MADV_RANDOM`): no read-ahead.
-    Random,
-}
+use weightmap_core::Advice;
 
-/// How [`MmapFile::open_with`](crate::MmapFile::open_with) maps a file.
+/// How [`MmapFile`](crate::MmapFile) maps a file.
 ///
 /// Fields are plain so configurations compose:
 /// `MmapConfig { lock: true, ..MmapConfig::sequential() }`.
@@ -21,8 +11,11 @@ pub enum Access {
 /// [`MmapFile::huge_pages`](crate::MmapFile::huge_pages) instead of failing the open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct MmapConfig {
-    /// The access pattern for the whole file.
-    pub access: Access,
+    /// The access pattern announced for the whole mapping (`madvise`): [`Advice::Normal`]
+    /// (the kernel's default read-ahead), [`Advice::Sequential`] (aggressive read-ahead,
+    /// pages dropped early), [`Advice::Random`] (no read-ahead), or [`Advice::WillNeed`]
+    /// (the same as setting [`will_need`](Self::will_need)).
+    pub advice: Advice,
     /// Start reading the whole file in the background at open (`MADV_WILLNEED`).
     pub will_need: bool,
     /// Fault every page in during the `mmap` call itself (`MAP_POPULATE`, Linux): open costs a
@@ -38,7 +31,7 @@ impl MmapConfig {
     /// Read-ahead tuned for a front-to-back pass, such as uploading every tensor once.
     pub fn sequential() -> Self {
         MmapConfig {
-            access: Access::Sequential,
+            advice: Advice::Sequential,
             ..Self::default()
         }
     }
@@ -46,7 +39,7 @@ impl MmapConfig {
     /// No read-ahead, for scattered reads such as looking up embedding rows.
     pub fn random() -> Self {
         MmapConfig {
-            access: Access::Random,
+            advice: Advice::Random,
             ..Self::default()
         }
     }

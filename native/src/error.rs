@@ -1,9 +1,92 @@
 //! Errors of the native layer: each names the file and the cause.
 
 use std::fmt;
+use std::fs::FileType;
 use std::io;
 use std::ops::Range;
 use std::path::PathBuf;
+
+/// What a path is when it is not a regular file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FileKind {
+    /// A directory.
+    Directory,
+    /// A named pipe.
+    Fifo,
+    /// A Unix socket.
+    Socket,
+    /// A block device.
+    BlockDevice,
+    /// A character device (`/dev/zero`, a terminal).
+    CharDevice,
+    /// Anything else that is not a regular file.
+    Other,
+}
+
+impl FileKind {
+    /// The kind of a file type that is not a regular file.
+    pub(crate) fn of(kind: FileType) -> FileKind {
+        if kind.is_dir() {
+            return FileKind::Directory;
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileTypeExt;
+            if kind.is_fifo() {
+                return FileKind::Fifo;
+            }
+            if kind.is_socket() {
+                return FileKind::Socket;
+            }
+            if kind.is_block_device() {
+                return FileKind::BlockDevice;
+            }
+            if kind.is_char_device() {
+                return FileKind::CharDevice;
+            }
+        }
+        FileKind::Other
+    }
+}
+
+impl fmt::Display for FileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FileKind::Directory => "a directory",
+            FileKind::Fifo => "a FIFO",
+            FileKind::Socket => "a socket",
+            FileKind::BlockDevice => "a block device",
+            FileKind::CharDevice => "a character device",
+            FileKind::Other => "a special file",
+        })
+    }
+}
+
+/// How a file on disk differs from the one that was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ChangeKind {
+    /// Another file is at the path now (a rename over it, say): different device or inode.
+    Replaced,
+    /// Same file, different size.
+    Resized,
+    /// Same file and size, newer modification or status-change time.
+    Modified,
+    /// Nothing is at the path any more.
+    Removed,
+}
+
+impl fmt::Display for ChangeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ChangeKind::Replaced => "replaced",
+            ChangeKind::Resized => "resized",
+            ChangeKind::Modified => "modified",
+            ChangeKind::Removed => "removed",
+        })
+    }
+}
 
 /// Shorthand for results whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -29,8 +112,8 @@ pub enum Error {
     NotAFile {
         /// The path given.
         path: PathBuf,
-        /// What it is instead ("a directory", "a FIFO", ...).
-        kind: &'static str,
+        /// What it is instead.
+        kind: FileKind,
     },
     /// The file is larger than this process can address (or, for heap reads, allocate).
     #[error("{}: {size} bytes do not fit in this process's address space", path.display())]
@@ -73,8 +156,17 @@ pub enum Error {
     Changed {
         /// The path of the file.
         path: PathBuf,
-        /// What differs: "replaced", "resized", "modified" or "removed".
-        what: &'static str,
+        /// What differs.
+        what: ChangeKind,
+    },
+    /// The file is not a valid model file: the parser's error, which names the byte offset
+    /// and the key or tensor.
+    #[error("{}: {source}", path.display())]
+    Parse {
+        /// The path of the file.
+        path: PathBuf,
+        /// What the parser found.
+        source: weightmap_core::Error,
     },
     /// `mlock` refused to pin the mapping.
     #[error("{}: could not lock {size} bytes in memory: {source}{}", path.display(), MemlockHint(*limit))]
@@ -154,6 +246,7 @@ impl Error {
             | Error::MapFailed { path, .. }
             | Error::InvalidRange { path, .. }
             | Error::Changed { path, .. }
+            | Error::Parse { path, .. }
             | Error::LockFailed { path, .. }
             | Error::SystemCall { path, .. }
             | Error::Unsupported { path, .. }

@@ -4,6 +4,8 @@ use std::fs::Metadata;
 use std::path::Path;
 use std::time::SystemTime;
 
+use crate::error::ChangeKind;
+
 /// Device, inode, size, modification time and status-change time of a file, captured when it
 /// is opened.
 ///
@@ -53,13 +55,13 @@ impl FileIdentity {
     }
 
     /// How `now` differs from `self`, or `None` if it is the same file, unchanged.
-    pub fn difference(&self, now: &FileIdentity) -> Option<&'static str> {
+    pub fn difference(&self, now: &FileIdentity) -> Option<ChangeKind> {
         if (self.device, self.inode) != (now.device, now.inode) {
-            Some("replaced")
+            Some(ChangeKind::Replaced)
         } else if self.size != now.size {
-            Some("resized")
+            Some(ChangeKind::Resized)
         } else if self.modified != now.modified || self.changed != now.changed {
-            Some("modified")
+            Some(ChangeKind::Modified)
         } else {
             None
         }

@@ -1,61 +1,67 @@
 //! Memory-mapped model files for weightmap.
 //!
-//! [`MmapFile`] maps a file read-only and implements [`ModelData`], so the core parser reads
-//! metadata and tensors straight from the page cache: opening is O(1) in the file's size and
-//! only the pages a program touches cost memory. Around it:
+//! [`ModelSource::open`] opens a model file the safe way: it reads the header region into
+//! owned memory with positioned reads, as far as the parser asks, parses that copy, and maps
+//! only the tensor data, so opening is O(header) and only the tensor pages a program touches
+//! cost memory. Around it:
 //!
+//! - [`MmapFile`]: a read-only mapping, either trusted (`unsafe` [`MmapFile::open`]: parsers
+//!   read it in place, the zero-copy path) or untrusted (safe: bytes only). See its
+//!   [safety section](MmapFile#safety-files-that-change-while-mapped).
 //! - [`MmapConfig`]: access advice, prefetch, populate, transparent huge pages, `mlock`.
-//! - Hints on sub-ranges: [`MmapFile::advise`], [`MmapFile::release`] (`MADV_DONTNEED`, rounded
-//!   so it never drops bytes outside the range), [`MmapFile::prefetch`] in a background thread,
-//!   [`MmapFile::evict_page_cache`] for cold-load measurements.
+//! - Hints on sub-ranges: [`MmapFile::try_advise`], [`MmapFile::try_release`]
+//!   (`MADV_DONTNEED`, rounded so it never drops bytes outside the range),
+//!   [`MmapFile::prefetch`] in a background thread, [`MmapFile::evict_page_cache`] for
+//!   cold-load measurements.
 //! - What it costs: [`MmapFile::residency`] (resident pages, like `vmtouch`) and [`PageFaults`].
-//! - Change detection: [`MmapFile::is_stale`] compares device, inode, size and mtime.
-//! - [`ModelSource`]: maps by default, reads small files, pipes and `/proc` files into the heap.
+//! - Change detection: [`MmapFile::is_stale`] compares device, inode, size and times.
 //! - [`MmapCache`]: shared, bounded, LRU, re-maps replaced files.
 //!
 //! ```no_run
-//! use weightmap_core::Gguf;
-//! use weightmap_native::{MmapConfig, MmapFile};
+//! use weightmap_native::{MmapConfig, ModelSource, SourceConfig};
 //!
-//! let gguf = Gguf::parse(MmapFile::open_with("model.gguf", &MmapConfig::sequential())?)?;
+//! let config = SourceConfig { mmap: MmapConfig::sequential(), ..SourceConfig::default() };
+//! let gguf = ModelSource::open_with("model.gguf", &config)?;
 //! let embd = gguf.tensor("token_embd.weight")?;
-//! println!("{} bytes of {}", embd.bytes().len(), embd.ggml_type());
+//! println!("{} bytes of {}", embd.bytes().len(), embd.dtype());
 //! // ... upload the tensors, then hand the pages back to the kernel:
 //! gguf.data().release_cpu_pages()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # What is safe, and what stays `unsafe`
+//! A mapping shows the file as it is on disk *now*, so another process writing it changes
+//! bytes under slices Rust assumes immutable, and truncating it makes touched pages raise
+//! `SIGBUS`. The safe API never lets that reach a parser: [`ModelSource::open`] parses a
+//! private copy of the header, and mappings safe code can make are untrusted, exposed only as
+//! bytes and numbers (every bit pattern a valid value), so a concurrent writer changes the
+//! numbers read, never the parse. The zero-copy path that parses the mapping in place
+//! ([`MmapFile::open`], [`ModelSource::open_mmap`], [`MmapCache::new_trusted`]) is `unsafe`
+//! with memmap2's contract: the file is neither modified nor truncated while mapped. Replace
+//! model files by writing a new file and renaming it over the old one (the mapping keeps the
+//! old inode alive): `cp new.gguf model.gguf` edits in place; `cp new.gguf model.gguf.tmp &&
+//! mv model.gguf.tmp model.gguf` does not. [`MmapFile::is_stale`] and [`MmapCache`] notice a
+//! replaced file.
+//!
+//! Truncation while a tensor is read still raises `SIGBUS`; surviving it is the next step
+//! (a guard over registered mappings). On Windows a mapped file cannot be truncated or
+//! replaced at all while mapped.
 //!
 //! # Platforms
 //! Linux is the primary platform. On other Unix systems `populate`, huge pages, page release,
 //! page-cache eviction and the process half of [`Residency`] are documented no-ops or
 //! `None`; on Windows every hint is a no-op, and residency, `mlock` and eviction return
 //! [`Error::Unsupported`].
-//!
-//! # Files that change while mapped (SIGBUS)
-//! A mapping shows the file as it is on disk *now*. Opening a model file here assumes, as a
-//! documented precondition, that nobody modifies that file in place while it is mapped: if
-//! another process truncates it, touching the lost pages raises `SIGBUS` and kills the process;
-//! if it rewrites it in place, bytes change under slices Rust assumes immutable, which is
-//! undefined behaviour (it is why `memmap2::Mmap::map` is `unsafe`). No mapping API can prevent
-//! this from inside the process, so this crate:
-//!
-//! - maps read-only and private, and bounds-checks every access;
-//! - records the file's identity at open (device, inode, size, mtime, ctime), and
-//!   [`MmapFile::is_stale`] and [`MmapCache`] notice a file replaced, resized or rewritten, so
-//!   a server can re-map instead of serving old bytes;
-//! - documents the rule that avoids the hazard: replace model files by writing a new file and
-//!   renaming it over the old one (the mapping keeps the old inode alive and valid), never by
-//!   truncating or editing in place (`cp new.gguf model.gguf` edits in place; `cp new.gguf
-//!   model.gguf.tmp && mv model.gguf.tmp model.gguf` does not). Where files may be edited in
-//!   place, read them into the heap with [`SourceConfig::no_mmap`].
-//!
-//! On Windows a mapped file cannot be replaced at all while mapped, so updating a model means
-//! dropping its mappings (and [`MmapCache`] entries) first.
-#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
+#![deny(
+    missing_docs,
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks
+)]
 
 mod cache;
 mod config;
 mod error;
+mod header;
 mod identity;
 mod mmap;
 mod pages;
@@ -65,8 +71,8 @@ mod source;
 mod sys;
 
 pub use cache::{CacheConfig, CacheStats, MmapCache};
-pub use config::{Access, MmapConfig};
-pub use error::{Error, Result};
+pub use config::MmapConfig;
+pub use error::{ChangeKind, Error, FileKind, Result};
 pub use identity::FileIdentity;
 pub use mmap::{HugePages, MmapFile};
 pub use pages::Rounding;

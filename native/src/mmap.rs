@@ -1,15 +1,16 @@
-//! `MmapFile`: a read-only memory mapping of a whole file, as [`ModelData`].
+//! `MmapFile`: a read-only memory mapping of a file (or of its tail, from a page-aligned
+//! offset), as [`ModelData`].
 
-use std::fs::{File, FileType};
+use std::fs::{File, Metadata};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use memmap2::{Mmap, MmapOptions};
-use weightmap_core::{Advice, Backing, ModelData};
+use weightmap_core::{checked_range, Advice, Backing, ModelData};
 
-use crate::config::{Access, MmapConfig};
-use crate::error::{Error, Result};
+use crate::config::MmapConfig;
+use crate::error::{Error, FileKind, Result};
 use crate::identity::FileIdentity;
 
 /// Whether transparent huge pages were applied to a mapping.
@@ -33,6 +34,27 @@ pub enum HugePages {
 /// only touched pages cost memory. Empty files are represented without a mapping (mapping zero
 /// bytes is an error on Linux).
 ///
+/// # Safety: files that change while mapped
+///
+/// A mapping shows the file as it is on disk *now*. If another process writes the file in
+/// place while it is mapped, bytes change under slices Rust assumes immutable; if it truncates
+/// the file, touching the lost pages raises `SIGBUS`. A parser that trusted those bytes could
+/// then see a `&str` turn into invalid UTF-8, or two reads of one length disagree. This is
+/// memmap2's contract, and why its file constructors are `unsafe`. So an `MmapFile` is one of
+/// two kinds:
+///
+/// - **Trusted** ([`MmapFile::open`], [`MmapFile::open_with`], both `unsafe`): the caller
+///   promises that the file is neither modified nor truncated while it is mapped (replace
+///   model files by writing a new file and renaming it over the old one: the mapping keeps
+///   the old inode). Parsers read it in place ([`ModelData::header`] is the mapping): the
+///   zero-copy path.
+/// - **Untrusted** ([`MmapFile::open_untrusted`], safe, and the tensor-data mappings of
+///   [`ModelSource::open`](crate::ModelSource::open)): nothing is promised, so the mapping is
+///   exposed only as bytes and numbers, where every bit pattern is a valid value:
+///   [`ModelData::header`] is `None` and parsers refuse it. A concurrent writer changes the
+///   numbers read, not what the program does with them. Copy bytes before validating them
+///   yourself (as UTF-8, say).
+///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let dir = tempfile::tempdir()?;
@@ -40,7 +62,7 @@ pub enum HugePages {
 /// # std::fs::write(&path, [7u8; 10_000])?;
 /// use weightmap_native::{MmapConfig, MmapFile};
 ///
-/// let file = MmapFile::open_with(&path, &MmapConfig::random())?;
+/// let file = MmapFile::open_untrusted_with(&path, &MmapConfig::random())?;
 /// assert_eq!(file.range(4096..4100)?, &[7, 7, 7, 7]);
 /// assert!(file.range(9_999..10_001).is_err()); // past the end: InvalidRange
 /// file.release_cpu_pages()?; // hand the pages back; later reads fault them in again
@@ -52,105 +74,149 @@ pub struct MmapFile {
     path: PathBuf,
     file: File,
     map: Option<Mmap>,
+    /// File offset of the first mapped byte (a multiple of the page size).
+    offset: u64,
     identity: FileIdentity,
     config: MmapConfig,
     huge_pages: HugePages,
     locked: AtomicBool,
+    trusted: bool,
 }
 
-fn describe(kind: FileType) -> &'static str {
-    if kind.is_dir() {
-        return "a directory";
+/// Opens `path` read-only after checking it is a regular file, and returns it with its
+/// metadata (from the open descriptor: the path may be replaced between the two calls).
+pub(crate) fn open_regular(path: &Path) -> Result<(File, Metadata)> {
+    // Check the type before opening: opening a FIFO would block until a writer appears.
+    let meta = std::fs::metadata(path).map_err(|e| Error::from_open(path.into(), e))?;
+    if !meta.is_file() {
+        let kind = FileKind::of(meta.file_type());
+        return Err(Error::NotAFile {
+            path: path.into(),
+            kind,
+        });
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if kind.is_fifo() {
-            return "a FIFO";
-        }
-        if kind.is_socket() {
-            return "a socket";
-        }
-        if kind.is_block_device() {
-            return "a block device";
-        }
-        if kind.is_char_device() {
-            return "a character device";
-        }
+    let file = File::open(path).map_err(|e| Error::from_open(path.into(), e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::from_open(path.into(), e))?;
+    if !meta.is_file() {
+        let kind = FileKind::of(meta.file_type());
+        return Err(Error::NotAFile {
+            path: path.into(),
+            kind,
+        });
     }
-    "a special file"
+    Ok((file, meta))
 }
 
 impl MmapFile {
-    /// Maps the whole file at `path` read-only with the default configuration.
+    /// Maps the whole file at `path` read-only with the default configuration, as a trusted
+    /// mapping that parsers read in place.
+    ///
+    /// # Safety
+    /// The file must be neither modified nor truncated, by this or any other process, while
+    /// the mapping (or anything borrowed from it) lives: see
+    /// [the type's safety section](MmapFile#safety-files-that-change-while-mapped). For files
+    /// others may write, use [`ModelSource::open`](crate::ModelSource::open) (header copied,
+    /// tensor data mapped) or [`MmapFile::open_untrusted`].
     ///
     /// # Errors
     /// [`Error::FileNotFound`], [`Error::PermissionDenied`], [`Error::NotAFile`] for
     /// directories and special files, [`Error::FileTooLarge`], [`Error::MapFailed`].
-    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        Self::open_with(path, &MmapConfig::default())
+    pub unsafe fn open(path: impl AsRef<Path>) -> Result<Self> {
+        // SAFETY: the caller takes on the contract of this function.
+        unsafe { Self::open_with(path, &MmapConfig::default()) }
     }
 
-    /// Maps the whole file at `path` read-only and applies `config`.
+    /// Maps the whole file at `path` read-only, applies `config`, and trusts it as
+    /// [`open`](Self::open) does.
+    ///
+    /// # Safety
+    /// As [`open`](Self::open): the file must not change while it is mapped.
     ///
     /// # Errors
     /// As [`open`](Self::open), plus [`Error::LockFailed`] when `config.lock` is set and `mlock`
     /// fails, and [`Error::Unsupported`] for `lock` where the platform has no `mlock`.
-    pub fn open_with(path: impl AsRef<Path>, config: &MmapConfig) -> Result<Self> {
-        let path = path.as_ref().to_path_buf();
-        // Check the type before opening: opening a FIFO would block until a writer appears.
-        let meta = std::fs::metadata(&path).map_err(|e| Error::from_open(path.clone(), e))?;
-        if !meta.is_file() {
-            let kind = describe(meta.file_type());
-            return Err(Error::NotAFile { path, kind });
-        }
-        let file = File::open(&path).map_err(|e| Error::from_open(path.clone(), e))?;
-        // The path may have been replaced between the two calls; trust the open descriptor.
-        let meta = file
-            .metadata()
-            .map_err(|e| Error::from_open(path.clone(), e))?;
-        if !meta.is_file() {
-            let kind = describe(meta.file_type());
-            return Err(Error::NotAFile { path, kind });
-        }
-        let identity = FileIdentity::of(&meta);
+    pub unsafe fn open_with(path: impl AsRef<Path>, config: &MmapConfig) -> Result<Self> {
+        let path = path.as_ref();
+        let (file, meta) = open_regular(path)?;
+        Self::map(path.into(), file, &meta, 0, config, true)
+    }
+
+    /// Maps the whole file at `path` read-only for its bytes only: safe whatever other
+    /// processes do to the file, because no parser will trust it ([`ModelData::header`] is
+    /// `None`). For residency, warming, release and serving raw bytes.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_untrusted(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_untrusted_with(path, &MmapConfig::default())
+    }
+
+    /// [`open_untrusted`](Self::open_untrusted) with a configuration.
+    ///
+    /// # Errors
+    /// As [`open_with`](Self::open_with).
+    pub fn open_untrusted_with(path: impl AsRef<Path>, config: &MmapConfig) -> Result<Self> {
+        let path = path.as_ref();
+        let (file, meta) = open_regular(path)?;
+        Self::map(path.into(), file, &meta, 0, config, false)
+    }
+
+    /// Maps `file` (whose metadata is `meta`) from `offset`, which must be a multiple of the
+    /// page size, to its end. A trusted mapping is one whose opener promised the file stays
+    /// unchanged.
+    pub(crate) fn map(
+        path: PathBuf,
+        file: File,
+        meta: &Metadata,
+        offset: u64,
+        config: &MmapConfig,
+        trusted: bool,
+    ) -> Result<Self> {
+        let identity = FileIdentity::of(meta);
         let size = meta.len();
         if usize::try_from(size).is_err() || size > isize::MAX as u64 {
             return Err(Error::FileTooLarge { path, size });
         }
-        let map = if size == 0 {
-            tracing::debug!(path = %path.display(), "empty file: no mapping");
+        let len = size.saturating_sub(offset);
+        let map = if len == 0 {
+            tracing::debug!(path = %path.display(), offset, "nothing to map");
             None
         } else {
             let mut options = MmapOptions::new();
+            options.offset(offset).len(len as usize);
             if config.populate {
                 options.populate();
             }
             // SAFETY: the mapping is read-only and private, and the file stays open for its
-            // lifetime. What memmap2 leaves to the caller is that the file is not modified in
-            // place while mapped: a changed or truncated file breaks the immutability every
-            // `&[u8]` promises (undefined behaviour, and SIGBUS for truncation). This crate makes
-            // that a documented precondition of opening a model file (see the crate docs:
-            // replace files by rename, which is safe) and detects replacement with `is_stale`.
+            // lifetime. memmap2 leaves to the caller that the file is not modified while
+            // mapped. A trusted mapping has that promise from the caller of the `unsafe`
+            // constructor that asked for it. An untrusted one has none, and is only ever
+            // exposed as plain bytes and numbers (every bit pattern valid; `header()` is None,
+            // so no parser builds strings from it or relies on two reads agreeing): a writer
+            // changes the values read, as documented on the type.
             let map = unsafe { options.map_copy_read_only(&file) }.map_err(|source| {
                 Error::MapFailed {
                     path: path.clone(),
-                    size,
+                    size: len,
                     source,
                 }
             })?;
-            tracing::debug!(path = %path.display(), size, addr = ?map.as_ptr(),
-                populate = config.populate, "mapped");
+            tracing::debug!(path = %path.display(), offset, size = len, addr = ?map.as_ptr(),
+                populate = config.populate, trusted, "mapped");
             Some(map)
         };
         let mut mapped = MmapFile {
             path,
             file,
             map,
+            offset: offset.min(size),
             identity,
             config: *config,
             huge_pages: HugePages::NotRequested,
             locked: AtomicBool::new(false),
+            trusted,
         };
         mapped.apply(config)?;
         Ok(mapped)
@@ -159,20 +225,15 @@ impl MmapFile {
     /// Applies the advice, huge-page and lock settings of `config` to a fresh mapping.
     fn apply(&mut self, config: &MmapConfig) -> Result<()> {
         let whole = 0..self.size();
-        let access = match config.access {
-            Access::Normal => None,
-            Access::Sequential => Some(Advice::Sequential),
-            Access::Random => Some(Advice::Random),
-        };
         // Huge pages first, so the read-ahead below can already use them.
         if config.huge_pages {
             self.huge_pages = self.advise_huge_pages();
         }
-        if let Some(advice) = access {
-            self.advise(whole.clone(), advice)?;
+        if config.advice != Advice::Normal {
+            self.try_advise(whole.clone(), config.advice)?;
         }
         if config.will_need {
-            self.advise(whole, Advice::WillNeed)?;
+            self.try_advise(whole, Advice::WillNeed)?;
         }
         if config.lock {
             self.lock()?;
@@ -195,7 +256,20 @@ impl MmapFile {
         &self.config
     }
 
-    /// The whole mapped file.
+    /// Whether parsers may read this mapping in place: it was opened with an `unsafe`
+    /// constructor whose caller promised the file stays unchanged.
+    pub fn is_trusted(&self) -> bool {
+        self.trusted
+    }
+
+    /// File offset of the first mapped byte: 0 for a whole file; for the tensor data mapped
+    /// by [`ModelSource::open`](crate::ModelSource::open), the start of the page holding the
+    /// data section.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The mapped bytes (the whole file, or its tail from [`offset`](Self::offset)).
     #[inline]
     pub fn as_slice(&self) -> &[u8] {
         match &self.map {
@@ -204,29 +278,27 @@ impl MmapFile {
         }
     }
 
-    /// Size of the file in bytes.
+    /// Bytes mapped: the file's size, less [`offset`](Self::offset).
     #[inline]
     pub fn size(&self) -> usize {
         self.as_slice().len()
     }
 
-    /// Whether the file is empty.
+    /// Whether nothing is mapped (an empty file).
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.size() == 0
     }
 
-    /// The bytes of `range`.
+    /// The bytes of `range` (positions in [`as_slice`](Self::as_slice)).
     ///
     /// # Errors
-    /// [`Error::InvalidRange`] (naming the range and the file size) if the range is reversed or
-    /// ends past the end of the file.
+    /// [`Error::InvalidRange`] (naming the range and the size) if the range is reversed or
+    /// ends past the end of the mapping.
     #[inline]
     pub fn range(&self, range: Range<usize>) -> Result<&[u8]> {
-        match self.as_slice().get(range.clone()) {
-            Some(bytes) => Ok(bytes),
-            None => Err(self.invalid_range(range.start as u64..range.end as u64)),
-        }
+        let checked = self.check_range(&range)?;
+        Ok(self.as_slice().get(checked).unwrap_or(&[]))
     }
 
     /// The bytes of each range, in the order given; all ranges are checked before any is
@@ -238,17 +310,16 @@ impl MmapFile {
         ranges.iter().map(|r| self.range(r.clone())).collect()
     }
 
-    /// The `len` bytes at `offset`, as a tensor's data is described (`u64` offsets from a file
-    /// header); overflow and out-of-file ranges are errors, never wrapped.
+    /// The `len` bytes at position `offset`, as a tensor's data is described (`u64` offsets
+    /// from a file header); overflow and out-of-range requests are errors, never wrapped.
     ///
     /// # Errors
-    /// [`Error::InvalidRange`] if `offset + len` overflows or passes the end of the file.
+    /// [`Error::InvalidRange`] if `offset + len` overflows or passes the end of the mapping.
+    #[inline]
     pub fn get_tensor_data(&self, offset: u64, len: u64) -> Result<&[u8]> {
-        let end = offset.checked_add(len);
-        match (usize::try_from(offset), end.map(usize::try_from)) {
-            (Ok(start), Some(Ok(end))) => self.range(start..end),
-            _ => Err(self.invalid_range(offset..end.unwrap_or(u64::MAX))),
-        }
+        let checked = checked_range(offset, len, self.size())
+            .map_err(|_| self.invalid_range(offset..offset.saturating_add(len)))?;
+        Ok(self.as_slice().get(checked).unwrap_or(&[]))
     }
 
     pub(crate) fn invalid_range(&self, range: Range<u64>) -> Error {
@@ -259,13 +330,14 @@ impl MmapFile {
         }
     }
 
-    /// Checks that `range` lies inside the file.
-    pub(crate) fn check_range(&self, range: &Range<usize>) -> Result<()> {
-        if range.start <= range.end && range.end <= self.size() {
-            Ok(())
-        } else {
-            Err(self.invalid_range(range.start as u64..range.end as u64))
-        }
+    /// Checks that `range` lies inside the mapping: the crate's one way of doing so, through
+    /// [`checked_range`].
+    #[inline]
+    pub(crate) fn check_range(&self, range: &Range<usize>) -> Result<Range<usize>> {
+        let (start, end) = (range.start as u64, range.end as u64);
+        let len = end.checked_sub(start);
+        len.and_then(|len| checked_range(start, len, self.size()).ok())
+            .ok_or_else(|| self.invalid_range(start..end))
     }
 
     /// Device, inode, size and modification time of the file when it was opened.
@@ -275,7 +347,7 @@ impl MmapFile {
 
     /// Whether the file at [`path`](Self::path) is no longer the one mapped: replaced (by a
     /// rename, say), resized, modified, or removed. The mapping itself stays valid and keeps
-    /// showing the file as it was (unless it was changed in place; see the crate docs).
+    /// showing the file as it was, unless it was changed in place.
     pub fn is_stale(&self) -> bool {
         self.check_unchanged().is_err()
     }
@@ -287,7 +359,7 @@ impl MmapFile {
     pub fn check_unchanged(&self) -> Result<()> {
         let what = match FileIdentity::current(&self.path) {
             Ok(now) => self.identity.difference(&now),
-            Err(_) => Some("removed"),
+            Err(_) => Some(crate::ChangeKind::Removed),
         };
         match what {
             None => Ok(()),
@@ -307,7 +379,7 @@ impl MmapFile {
         &self.locked
     }
 
-    pub(crate) fn map(&self) -> Option<&Mmap> {
+    pub(crate) fn map_ref(&self) -> Option<&Mmap> {
         self.map.as_ref()
     }
 }
@@ -326,16 +398,26 @@ impl ModelData for MmapFile {
         self.as_slice()
     }
 
-    /// Calls [`MmapFile::advise`]; a failure is logged at DEBUG, not returned.
+    fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The mapping itself when it is trusted and starts at the file's first byte; `None`
+    /// otherwise, so that no parser reads bytes another process may change.
+    fn header(&self) -> Option<&[u8]> {
+        (self.trusted && self.offset == 0).then(|| self.as_slice())
+    }
+
+    /// Calls [`MmapFile::try_advise`]; a failure is logged at DEBUG, not returned.
     fn advise(&self, range: Range<usize>, advice: Advice) {
-        if let Err(e) = MmapFile::advise(self, range, advice) {
+        if let Err(e) = self.try_advise(range, advice) {
             tracing::debug!(error = %e, "advise ignored");
         }
     }
 
-    /// Calls [`MmapFile::release`]; a failure is logged at DEBUG, not returned.
+    /// Calls [`MmapFile::try_release`]; a failure is logged at DEBUG, not returned.
     fn release(&self, range: Range<usize>) {
-        if let Err(e) = MmapFile::release(self, range) {
+        if let Err(e) = self.try_release(range) {
             tracing::debug!(error = %e, "release ignored");
         }
     }

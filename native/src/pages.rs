@@ -71,10 +71,10 @@ impl MmapFile {
     /// # Errors
     /// [`Error::InvalidRange`] for a range outside the file, [`Error::SystemCall`] if
     /// `madvise` fails.
-    pub fn advise(&self, range: Range<usize>, advice: Advice) -> Result<()> {
+    pub fn try_advise(&self, range: Range<usize>, advice: Advice) -> Result<()> {
         self.check_range(&range)?;
         let span = page_span(&range, self.size(), Rounding::Outward);
-        let Some(map) = self.map().filter(|_| !span.is_empty()) else {
+        let Some(map) = self.map_ref().filter(|_| !span.is_empty()) else {
             return Ok(());
         };
         let Some(call) = advice_name(advice) else {
@@ -103,7 +103,7 @@ impl MmapFile {
     /// # Errors
     /// [`Error::SystemCall`] if `madvise` fails.
     pub fn advise_sequential(&self) -> Result<()> {
-        self.advise(0..self.size(), Advice::Sequential)
+        self.try_advise(0..self.size(), Advice::Sequential)
     }
 
     /// Gives the pages wholly inside `range` back to the kernel (`MADV_DONTNEED`) and returns
@@ -115,19 +115,23 @@ impl MmapFile {
     /// # Errors
     /// [`Error::InvalidRange`] for a range outside the file, [`Error::SystemCall`] if
     /// `madvise` fails.
-    pub fn release(&self, range: Range<usize>) -> Result<Range<usize>> {
-        self.release_rounded(range, Rounding::Inward)
+    pub fn try_release(&self, range: Range<usize>) -> Result<Range<usize>> {
+        self.try_release_rounded(range, Rounding::Inward)
     }
 
-    /// [`release`](Self::release) with the rounding chosen: [`Rounding::Outward`] also drops the
+    /// [`try_release`](Self::try_release) with the rounding chosen: [`Rounding::Outward`] also drops the
     /// partial pages at either end, which may hold bytes of neighbouring data.
     ///
     /// # Errors
-    /// As [`release`](Self::release).
-    pub fn release_rounded(&self, range: Range<usize>, rounding: Rounding) -> Result<Range<usize>> {
+    /// As [`try_release`](Self::try_release).
+    pub fn try_release_rounded(
+        &self,
+        range: Range<usize>,
+        rounding: Rounding,
+    ) -> Result<Range<usize>> {
         self.check_range(&range)?;
         let span = page_span(&range, self.size(), rounding);
-        let Some(map) = self.map().filter(|_| !span.is_empty()) else {
+        let Some(map) = self.map_ref().filter(|_| !span.is_empty()) else {
             return Ok(0..0);
         };
         tracing::debug!(path = %self.path().display(), offset = span.start, len = span.len(),
@@ -140,9 +144,10 @@ impl MmapFile {
             }
             // SAFETY: the mapping is private and read-only, so it holds no written (copied)
             // pages: MADV_DONTNEED only drops clean pages, and later reads fault in the file's
-            // contents again, which are the same bytes under the crate's precondition that
-            // mapped files are not modified in place. Slices borrowed from the mapping stay
-            // valid because the virtual range stays mapped.
+            // contents again: the same bytes for a trusted mapping (its opener promised the
+            // file does not change), whatever the file holds now for an untrusted one, which
+            // is only ever read as plain bytes. Slices borrowed from the mapping stay valid
+            // because the virtual range stays mapped.
             unsafe {
                 map.unchecked_advise_range(
                     memmap2::UncheckedAdvice::DontNeed,
@@ -160,14 +165,14 @@ impl MmapFile {
         }
     }
 
-    /// Releases every page of the mapping (see [`release`](Self::release)): after an upload to
+    /// Releases every page of the mapping (see [`try_release`](Self::try_release)): after an upload to
     /// a GPU, say, the process's resident memory returns to what it was before the file was
     /// read.
     ///
     /// # Errors
     /// [`Error::SystemCall`] if `madvise` fails.
     pub fn release_cpu_pages(&self) -> Result<()> {
-        self.release(0..self.size()).map(drop)
+        self.try_release(0..self.size()).map(drop)
     }
 
     /// Drops the file's pages from the kernel's page cache (`posix_fadvise(DONTNEED)`) after
@@ -189,7 +194,7 @@ impl MmapFile {
     /// [`Error::LockFailed`] (explaining `RLIMIT_MEMLOCK`) when the kernel refuses,
     /// [`Error::Unsupported`] outside Unix.
     pub fn lock(&self) -> Result<()> {
-        let Some(map) = self.map() else {
+        let Some(map) = self.map_ref() else {
             return Ok(());
         };
         tracing::debug!(path = %self.path().display(), size = map.len(), addr = ?map.as_ptr(), "mlock");
@@ -216,7 +221,7 @@ impl MmapFile {
     /// # Errors
     /// [`Error::SystemCall`] if `munlock` fails.
     pub fn unlock(&self) -> Result<()> {
-        let Some(map) = self.map() else {
+        let Some(map) = self.map_ref() else {
             return Ok(());
         };
         tracing::debug!(path = %self.path().display(), size = map.len(), addr = ?map.as_ptr(), "munlock");
@@ -234,7 +239,7 @@ impl MmapFile {
                 reason: reason.into(),
             };
         }
-        let Some(map) = self.map() else {
+        let Some(map) = self.map_ref() else {
             return HugePages::Refused {
                 reason: "the file is empty".into(),
             };

@@ -78,7 +78,7 @@ impl MmapFile {
     /// # let path = dir.path().join("m.bin");
     /// # std::fs::write(&path, vec![1u8; 1 << 20])?;
     /// use std::sync::Arc;
-    /// let file = Arc::new(weightmap_native::MmapFile::open(&path)?);
+    /// let file = Arc::new(weightmap_native::MmapFile::open_untrusted(&path)?);
     /// let warming = file.prefetch(&[0..4096, 65536..131072])?;
     /// let report = warming.wait();
     /// assert_eq!(report.bytes, 4096 + 65536);
@@ -121,8 +121,8 @@ impl MmapFile {
         ranges
             .iter()
             .map(|r| {
-                self.check_range(r)?;
-                Ok(page_span(r, self.size(), Rounding::Outward))
+                let r = self.check_range(r)?;
+                Ok(page_span(&r, self.size(), Rounding::Outward))
             })
             .filter(|s| !matches!(s, Ok(s) if s.is_empty()))
             .collect()
@@ -150,7 +150,7 @@ fn touch_spans(
             }
             // Read-ahead one step at a time: advising a file larger than RAM at once would
             // evict its own first pages. A refusal only costs speed.
-            let _ = file.advise(offset..offset + step.len(), Advice::WillNeed);
+            let _ = file.try_advise(offset..offset + step.len(), Advice::WillNeed);
             offset += step.len();
             let mut sum = 0u8;
             for offset in (0..step.len()).step_by(page) {

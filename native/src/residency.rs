@@ -2,6 +2,8 @@
 
 use std::ops::Range;
 
+#[cfg(doc)]
+use crate::error::Error;
 use crate::error::Result;
 use crate::mmap::MmapFile;
 use crate::pages::{page_span, Rounding};
@@ -18,7 +20,7 @@ pub struct Residency {
     /// shared by every process that maps the file.
     pub cached: u64,
     /// Pages present in this process's page tables, that is, counted in its RSS
-    /// (`/proc/self/pagemap`; `None` where that is unavailable). [`MmapFile::release`] lowers
+    /// (`/proc/self/pagemap`; `None` where that is unavailable). [`MmapFile::try_release`] lowers
     /// this; only [`MmapFile::evict_page_cache`] lowers `cached`.
     pub mapped: Option<u64>,
 }
@@ -54,7 +56,7 @@ impl MmapFile {
     /// [`Error::InvalidRange`], [`Error::Unsupported`] outside Unix, [`Error::SystemCall`] if
     /// `mincore` fails.
     pub fn residency_of(&self, range: Range<usize>) -> Result<Residency> {
-        self.check_range(&range)?;
+        let range = self.check_range(&range)?;
         let span = page_span(&range, self.size(), Rounding::Outward);
         let page_size = sys::page_size();
         let mut residency = Residency {

@@ -1,16 +1,20 @@
-//! `ModelSource`: one entry point that maps a model file where that is right and reads it into
-//! the heap where it is not.
+//! `ModelSource`: one entry point that opens a model file the safe way (header read into owned
+//! memory and parsed there, tensor data mapped), or reads it into the heap where mapping is
+//! wrong.
 
+use std::fmt;
 use std::fs::File;
 use std::io::Read;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use weightmap_core::{Advice, Backing, ModelData};
+use weightmap_core::{Advice, Backing, Gguf, ModelData};
 
 use crate::config::MmapConfig;
-use crate::error::{Error, Result};
-use crate::mmap::MmapFile;
+use crate::error::{Error, FileKind, Result};
+use crate::header::{read_header, HeaderBytes};
+use crate::mmap::{open_regular, MmapFile};
+use crate::sys;
 
 /// Files smaller than this are read, not mapped: a mapping costs a syscall, a VMA and at least
 /// one page, which for a tiny file is more than the file.
@@ -35,6 +39,18 @@ pub enum HeapReason {
     Requested,
     /// The bytes were handed over with [`ModelSource::from_vec`].
     Vec,
+}
+
+impl fmt::Display for HeapReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HeapReason::Small => "a small file",
+            HeapReason::NotRegular => "not a regular file",
+            HeapReason::Unmappable => "its file system cannot map files",
+            HeapReason::Requested => "mapping turned off",
+            HeapReason::Vec => "bytes handed over in memory",
+        })
+    }
 }
 
 /// How [`ModelSource::open_with`] chooses and configures the backing.
@@ -75,21 +91,30 @@ impl SourceConfig {
 
 /// Model bytes from a memory map or from the heap, behind one [`ModelData`] type.
 ///
+/// [`ModelSource::open`] is the safe way to open a model file, whatever other processes do to
+/// it: the header region (everything up to the data section) is read into owned memory with
+/// positioned reads, as far as the parser asks, and parsed there; only the tensor data is
+/// mapped, and it is exposed only as bytes and numbers (see
+/// [`MmapFile`'s safety section](MmapFile#safety-files-that-change-while-mapped)). Small files,
+/// pipes and `/proc` files are read into the heap whole.
+///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("model.gguf");
+/// # let mut file = weightmap_core::testing::sample_file();
+/// # file.resize(1 << 20, 0); // large enough to be mapped
+/// # std::fs::write(&path, file)?;
 /// use weightmap_core::{Backing, ModelData};
 /// use weightmap_native::{HeapReason, ModelSource};
 ///
-/// let small = ModelSource::from_vec(b"GGUF...".to_vec());
-/// assert!(!small.is_mmap());
+/// let gguf = ModelSource::open(&path)?; // header copied and parsed, tensor data mapped
+/// assert_eq!(gguf.data().backing(), Backing::Mmap);
+/// assert_eq!(gguf.tensor("norm.weight")?.as_f32()?, &[1.0, 2.0, 3.0, 4.0]);
+/// gguf.data().release_cpu_pages()?;
+///
+/// let small = ModelSource::from_vec(weightmap_core::testing::sample_file());
 /// assert_eq!(small.heap_reason(), Some(HeapReason::Vec));
-/// # let dir = tempfile::tempdir()?;
-/// # let path = dir.path().join("big.gguf");
-/// # std::fs::write(&path, vec![0u8; 1 << 20])?;
-/// let big = ModelSource::open(&path)?; // 1 MiB: mapped
-/// assert_eq!(big.backing(), Backing::Mmap);
-/// big.advise_sequential()?;
-/// big.release_cpu_pages()?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
@@ -99,7 +124,11 @@ pub struct ModelSource {
 
 #[derive(Debug)]
 enum Inner {
-    Mmap(MmapFile),
+    /// The header in owned memory, the tensor data mapped (untrusted).
+    Split { header: HeaderBytes, data: MmapFile },
+    /// The whole file mapped and trusted ([`ModelSource::open_mmap`]).
+    Trusted(MmapFile),
+    /// The whole file on the heap.
     Heap {
         path: Option<PathBuf>,
         bytes: Vec<u8>,
@@ -108,13 +137,16 @@ enum Inner {
 }
 
 impl ModelSource {
-    /// Maps `path`, or reads it into the heap if it is small or not a regular file.
+    /// Opens and parses the model file at `path` the safe way (see the type's docs): mapped
+    /// tensor data behind a header read into owned memory, or the whole file on the heap when
+    /// it is small or not a regular file.
     ///
     /// # Errors
-    /// [`Error::FileNotFound`], [`Error::PermissionDenied`], [`Error::NotAFile`] for
-    /// directories, [`Error::FileTooLarge`] when a heap read cannot allocate, and the mapping
-    /// errors of [`MmapFile::open_with`].
-    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+    /// [`Error::Parse`] for an invalid file, [`Error::FileNotFound`],
+    /// [`Error::PermissionDenied`], [`Error::NotAFile`] for directories, [`Error::HeapLimit`]
+    /// and [`Error::FileTooLarge`] for heap reads, and the mapping errors of
+    /// [`MmapFile::open_with`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Gguf<ModelSource>> {
         Self::open_with(path, &SourceConfig::default())
     }
 
@@ -122,13 +154,13 @@ impl ModelSource {
     ///
     /// # Errors
     /// As [`open`](Self::open).
-    pub fn open_with(path: impl AsRef<Path>, config: &SourceConfig) -> Result<Self> {
+    pub fn open_with(path: impl AsRef<Path>, config: &SourceConfig) -> Result<Gguf<ModelSource>> {
         let path = path.as_ref();
         let meta = std::fs::metadata(path).map_err(|e| Error::from_open(path.into(), e))?;
         if meta.is_dir() {
             return Err(Error::NotAFile {
                 path: path.into(),
-                kind: "a directory",
+                kind: FileKind::Directory,
             });
         }
         let reason = if !meta.is_file() {
@@ -141,37 +173,73 @@ impl ModelSource {
         } else {
             None
         };
-        let size_hint = meta.is_file().then_some(meta.len());
-        let heap = |reason| -> Result<Inner> {
-            Ok(Inner::Heap {
-                bytes: read_to_heap(path, size_hint, config.max_heap_size)?,
-                path: Some(path.into()),
-                reason,
-            })
-        };
-        let inner = match reason {
-            None => match MmapFile::open_with(path, &config.mmap) {
-                Ok(map) => Inner::Mmap(map),
-                Err(Error::MapFailed { source, .. }) if is_unmappable(&source) => {
-                    heap(HeapReason::Unmappable)?
-                }
-                Err(e) => return Err(e),
-            },
-            Some(reason) => heap(reason)?,
-        };
-        if let Inner::Heap { bytes, reason, .. } = &inner {
-            tracing::debug!(path = %path.display(), size = bytes.len(), ?reason, "read into heap");
+        match reason {
+            Some(reason) => {
+                Self::parse_heap(path, meta.is_file().then_some(meta.len()), config, reason)
+            }
+            None => Self::open_split(path, config),
         }
-        Ok(ModelSource { inner })
     }
 
-    /// Maps `path` whatever its size (errors for non-regular files).
+    /// Reads the header with positioned reads, parses it, and maps the rest.
+    fn open_split(path: &Path, config: &SourceConfig) -> Result<Gguf<ModelSource>> {
+        let (file, meta) = open_regular(path)?;
+        let (header, index) = read_header(path, &file, meta.len())?;
+        // The mapping starts on the page holding the data section.
+        let page = sys::page_size() as u64;
+        let data_offset = index.layout().data_offset;
+        let map_offset = (data_offset - data_offset % page).min(meta.len());
+        let data = match MmapFile::map(path.into(), file, &meta, map_offset, &config.mmap, false) {
+            Ok(data) => data,
+            Err(Error::MapFailed { source, .. }) if is_unmappable(&source) => {
+                return Self::parse_heap(path, Some(meta.len()), config, HeapReason::Unmappable);
+            }
+            Err(e) => return Err(e),
+        };
+        let source = ModelSource {
+            inner: Inner::Split { header, data },
+        };
+        Gguf::from_index(index, source).map_err(|source| Error::Parse {
+            path: path.into(),
+            source,
+        })
+    }
+
+    /// Reads the whole file or stream into the heap and parses it.
+    fn parse_heap(
+        path: &Path,
+        size_hint: Option<u64>,
+        config: &SourceConfig,
+        reason: HeapReason,
+    ) -> Result<Gguf<ModelSource>> {
+        let bytes = read_to_heap(path, size_hint, config.max_heap_size)?;
+        tracing::debug!(path = %path.display(), size = bytes.len(), %reason, "read into heap");
+        let source = ModelSource {
+            inner: Inner::Heap {
+                path: Some(path.into()),
+                bytes,
+                reason,
+            },
+        };
+        Gguf::parse(source).map_err(|source| Error::Parse {
+            path: path.into(),
+            source,
+        })
+    }
+
+    /// Maps the whole file at `path` as a trusted mapping, whatever its size, for the
+    /// zero-copy parse ([`Gguf::parse`] reads the mapping in place).
+    ///
+    /// # Safety
+    /// As [`MmapFile::open`]: the file must be neither modified nor truncated while it is
+    /// mapped.
     ///
     /// # Errors
     /// As [`MmapFile::open`].
-    pub fn open_mmap(path: impl AsRef<Path>) -> Result<Self> {
+    pub unsafe fn open_mmap(path: impl AsRef<Path>) -> Result<Self> {
         Ok(ModelSource {
-            inner: Inner::Mmap(MmapFile::open(path)?),
+            // SAFETY: the caller takes on the contract of this function, which is open's.
+            inner: Inner::Trusted(unsafe { MmapFile::open(path) }?),
         })
     }
 
@@ -186,32 +254,34 @@ impl ModelSource {
         }
     }
 
-    /// The bytes.
+    /// The bytes held: the whole file, or for a file opened with [`open`](Self::open) and
+    /// mapped, its tail from [`ModelData::offset`] (the tensor data).
     #[inline]
     pub fn as_slice(&self) -> &[u8] {
         match &self.inner {
-            Inner::Mmap(m) => m.as_slice(),
+            Inner::Split { data: map, .. } | Inner::Trusted(map) => map.as_slice(),
             Inner::Heap { bytes, .. } => bytes,
         }
     }
 
     /// Whether the bytes are memory-mapped.
     pub fn is_mmap(&self) -> bool {
-        matches!(self.inner, Inner::Mmap(_))
+        self.as_mmap().is_some()
     }
 
     /// Why the bytes are on the heap, or `None` when they are mapped.
     pub fn heap_reason(&self) -> Option<HeapReason> {
         match &self.inner {
-            Inner::Mmap(_) => None,
             Inner::Heap { reason, .. } => Some(*reason),
+            Inner::Split { .. } | Inner::Trusted(_) => None,
         }
     }
 
     /// The mapping, when the bytes are mapped: residency, prefetch, locking and the rest.
+    /// Positions in it are positions in [`as_slice`](Self::as_slice).
     pub fn as_mmap(&self) -> Option<&MmapFile> {
         match &self.inner {
-            Inner::Mmap(m) => Some(m),
+            Inner::Split { data: map, .. } | Inner::Trusted(map) => Some(map),
             Inner::Heap { .. } => None,
         }
     }
@@ -219,7 +289,7 @@ impl ModelSource {
     /// The path the bytes came from (`None` for [`from_vec`](Self::from_vec)).
     pub fn path(&self) -> Option<&Path> {
         match &self.inner {
-            Inner::Mmap(m) => Some(m.path()),
+            Inner::Split { data: map, .. } | Inner::Trusted(map) => Some(map.path()),
             Inner::Heap { path, .. } => path.as_deref(),
         }
     }
@@ -248,6 +318,18 @@ impl ModelData for ModelSource {
         self.as_slice()
     }
 
+    fn offset(&self) -> u64 {
+        self.as_mmap().map_or(0, MmapFile::offset)
+    }
+
+    fn header(&self) -> Option<&[u8]> {
+        match &self.inner {
+            Inner::Split { header, .. } => Some(header),
+            Inner::Trusted(map) => map.header(),
+            Inner::Heap { bytes, .. } => Some(bytes),
+        }
+    }
+
     fn advise(&self, range: Range<usize>, advice: Advice) {
         if let Some(m) = self.as_mmap() {
             ModelData::advise(m, range, advice);
@@ -262,7 +344,7 @@ impl ModelData for ModelSource {
 
     fn backing(&self) -> Backing {
         match self.inner {
-            Inner::Mmap(_) => Backing::Mmap,
+            Inner::Split { .. } | Inner::Trusted(_) => Backing::Mmap,
             Inner::Heap { .. } => Backing::Memory,
         }
     }

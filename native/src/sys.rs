@@ -1,5 +1,7 @@
-//! Thin wrappers over the operating-system calls memmap2 does not cover: page size, `mincore`,
-//! `posix_fadvise`, `getrusage`, `RLIMIT_MEMLOCK` and `/proc/self/pagemap`.
+//! Thin wrappers over the operating-system calls memmap2 does not cover: page size, positioned
+//! reads into a buffer's spare capacity, `mincore`, `posix_fadvise`, `getrusage`,
+//! `RLIMIT_MEMLOCK`, `munlock` and `/proc/self/pagemap`. rustix does the calls it offers;
+//! `mincore` and `getrusage`, which it lacks, go through libc.
 //!
 //! Each returns `io::ErrorKind::Unsupported` (or a documented neutral value) where the platform
 //! lacks the call, so the layers above decide whether that is a no-op or an error.
@@ -16,10 +18,7 @@ pub(crate) fn page_size() -> usize {
 
 #[cfg(unix)]
 fn query_page_size() -> usize {
-    // SAFETY: sysconf only reads a system constant; it has no memory-safety preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(n)
-        .ok()
+    Some(rustix::param::page_size())
         .filter(|p| p.is_power_of_two())
         .unwrap_or(4096)
 }
@@ -27,6 +26,63 @@ fn query_page_size() -> usize {
 #[cfg(not(unix))]
 fn query_page_size() -> usize {
     4096
+}
+
+/// Extends `buf`, which holds the first `buf.len()` bytes of `file`, with the bytes that
+/// follow until it holds at least `goal` bytes or the file ends. Reads go straight into the
+/// spare capacity (no zero-fill first); they may fill it past `goal`.
+pub(crate) fn fill_to(file: &File, buf: &mut Vec<u8>, goal: usize) -> io::Result<()> {
+    buf.try_reserve_exact(goal.saturating_sub(buf.len()))
+        .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+    while buf.len() < goal {
+        match read_spare(file, buf) {
+            Ok(0) => break, // end of file
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Reads `file` from `offset` into `buf` until it is full or the file ends; returns how many
+/// bytes were read.
+pub(crate) fn read_into(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut done = 0;
+    while let Some(rest) = buf.get_mut(done..).filter(|r| !r.is_empty()) {
+        match read_at(file, rest, offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(not(unix))]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+}
+
+#[cfg(unix)]
+fn read_spare(file: &File, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let offset = buf.len() as u64;
+    rustix::io::pread(file, rustix::buffer::spare_capacity(buf), offset).map_err(io::Error::from)
+}
+
+#[cfg(not(unix))]
+fn read_spare(file: &File, buf: &mut Vec<u8>) -> io::Result<usize> {
+    use std::os::windows::fs::FileExt;
+    let mut chunk = vec![0u8; buf.capacity() - buf.len()];
+    let n = file.seek_read(&mut chunk, buf.len() as u64)?;
+    buf.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
+    Ok(n)
 }
 
 /// Page-cache residency of `bytes`, one flag per page, appended to `out`.
@@ -95,24 +151,13 @@ pub(crate) fn mapped_pages(_bytes: &[u8]) -> io::Result<u64> {
 pub(crate) fn munlock(bytes: &[u8]) -> io::Result<()> {
     // SAFETY: `bytes` is a live part of a mapping owned by the caller; munlock changes only
     // whether its pages may be swapped or dropped, not their contents or the mapping.
-    let rc = unsafe { libc::munlock(bytes.as_ptr().cast(), bytes.len()) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    unsafe { rustix::mm::munlock(bytes.as_ptr() as *mut _, bytes.len()) }.map_err(io::Error::from)
 }
 
 /// Drops the file's clean pages from the page cache (`posix_fadvise(POSIX_FADV_DONTNEED)`).
 #[cfg(target_os = "linux")]
 pub(crate) fn fadvise_dontneed(file: &File) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: the descriptor is owned by `file`, which outlives the call; posix_fadvise takes
-    // no pointers.
-    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-    if rc != 0 {
-        return Err(io::Error::from_raw_os_error(rc));
-    }
-    Ok(())
+    rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed).map_err(io::Error::from)
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -143,15 +188,7 @@ pub(crate) fn page_faults() -> io::Result<(u64, u64)> {
 /// The `RLIMIT_MEMLOCK` soft limit in bytes (`None` if unknown or unlimited).
 #[cfg(unix)]
 pub(crate) fn memlock_limit() -> Option<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a writable rlimit; getrlimit fills it.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) };
-    // rlim_t is u64 on Linux and macOS but not everywhere.
-    #[allow(clippy::unnecessary_cast)]
-    (rc == 0 && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur as u64)
+    rustix::process::getrlimit(rustix::process::Resource::Memlock).current
 }
 
 /// The process's resident set size in bytes, from `/proc/self/statm`.

@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use weightmap_native::{CacheConfig, Error, MmapCache, MmapFile};
+use weightmap_native::{CacheConfig, ChangeKind, Error, MmapCache, MmapFile};
 
 use common::{pattern_byte, scratch, write_patterned};
 
@@ -28,7 +28,7 @@ fn replace_by_rename(path: &std::path::Path, contents: &[u8]) {
 fn is_stale_detects_replacement_resizing_modification_and_removal() {
     let dir = scratch();
     let path = write_patterned(dir.path(), "model.gguf", 10_000);
-    let file = MmapFile::open(&path).unwrap();
+    let file = MmapFile::open_untrusted(&path).unwrap();
     assert!(!file.is_stale());
     file.check_unchanged().unwrap();
     assert_eq!(file.identity().size, 10_000);
@@ -40,7 +40,7 @@ fn is_stale_detects_replacement_resizing_modification_and_removal() {
         matches!(
             e,
             Error::Changed {
-                what: "replaced",
+                what: ChangeKind::Replaced,
                 ..
             }
         ),
@@ -50,7 +50,7 @@ fn is_stale_detects_replacement_resizing_modification_and_removal() {
     // The old mapping still shows the old file.
     assert!(file.bytes_match_pattern());
 
-    let file = MmapFile::open(&path).unwrap();
+    let file = MmapFile::open_untrusted(&path).unwrap();
     std::fs::OpenOptions::new()
         .append(true)
         .open(&path)
@@ -60,26 +60,26 @@ fn is_stale_detects_replacement_resizing_modification_and_removal() {
     assert!(matches!(
         file.check_unchanged(),
         Err(Error::Changed {
-            what: "resized",
+            what: ChangeKind::Resized,
             ..
         })
     ));
 
-    let file = MmapFile::open(&path).unwrap();
+    let file = MmapFile::open_untrusted(&path).unwrap();
     let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     f.set_modified(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000))
         .unwrap();
     assert!(matches!(
         file.check_unchanged(),
         Err(Error::Changed {
-            what: "modified",
+            what: ChangeKind::Modified,
             ..
         })
     ));
 
     // Rewritten in place with the same size and the old mtime restored (as
     // `cp --preserve=timestamps` does): the status-change time gives it away.
-    let file = MmapFile::open(&path).unwrap();
+    let file = MmapFile::open_untrusted(&path).unwrap();
     let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
     std::thread::sleep(Duration::from_millis(20));
     let len = std::fs::metadata(&path).unwrap().len() as usize;
@@ -93,7 +93,7 @@ fn is_stale_detects_replacement_resizing_modification_and_removal() {
             matches!(
                 e,
                 Error::Changed {
-                    what: "modified",
+                    what: ChangeKind::Modified,
                     ..
                 }
             ),
@@ -105,7 +105,7 @@ fn is_stale_detects_replacement_resizing_modification_and_removal() {
     assert!(matches!(
         file.check_unchanged(),
         Err(Error::Changed {
-            what: "removed",
+            what: ChangeKind::Removed,
             ..
         })
     ));

@@ -10,7 +10,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use weightmap_native::{
-    Access, Backing, Error, HugePages, MmapConfig, MmapFile, ModelData, Rounding,
+    Advice, Backing, Error, FileKind, HugePages, MmapConfig, MmapFile, ModelData, Rounding,
 };
 
 use common::{maps_lines, pattern_byte, scratch, write_patterned};
@@ -20,7 +20,7 @@ fn mapping_appears_in_proc_maps_while_open_and_not_after_drop() {
     let dir = scratch();
     let path = write_patterned(dir.path(), "mapped.bin", 3 * 4096 + 17);
     assert!(maps_lines(&path).is_empty());
-    let file = MmapFile::open(&path).unwrap();
+    let file = MmapFile::open_untrusted(&path).unwrap();
     let lines = maps_lines(&path);
     assert_eq!(lines.len(), 1, "{lines:?}");
     // Read-only and private: "r--p".
@@ -40,7 +40,7 @@ fn bytes_and_ranges_match_the_file() {
     let dir = scratch();
     let len = 100_000;
     let path = write_patterned(dir.path(), "r.bin", len);
-    let file = MmapFile::open(&path).unwrap();
+    let file = MmapFile::open_untrusted(&path).unwrap();
     assert_eq!(file.size(), len);
     assert_eq!(ModelData::len(&file), len);
     assert!(!file.is_empty());
@@ -72,7 +72,7 @@ fn bytes_and_ranges_match_the_file() {
 fn invalid_ranges_name_the_range_the_size_and_the_path() {
     let dir = scratch();
     let path = write_patterned(dir.path(), "small.bin", 1000);
-    let file = MmapFile::open(&path).unwrap();
+    let file = MmapFile::open_untrusted(&path).unwrap();
     for (range, shown) in [
         (999..1001, "999..1001"),
         (5..4, "5..4"),
@@ -93,9 +93,8 @@ fn invalid_ranges_name_the_range_the_size_and_the_path() {
     let e = file.multi_range(&[0..10, 990..1010]).unwrap_err();
     assert!(e.to_string().contains("990..1010"), "{e}");
     for e in [
-        file.advise(0..2000, weightmap_native::Advice::Random)
-            .unwrap_err(),
-        file.release(3..2).unwrap_err(),
+        file.try_advise(0..2000, Advice::Random).unwrap_err(),
+        file.try_release(3..2).unwrap_err(),
         file.residency_of(0..1001).unwrap_err(),
         file.touch(&[0..1, 0..1001], |_, _| {}).unwrap_err(),
     ] {
@@ -107,17 +106,17 @@ fn invalid_ranges_name_the_range_the_size_and_the_path() {
 fn missing_directory_and_special_files_get_their_error_kinds() {
     let dir = scratch();
     let missing = dir.path().join("nope.gguf");
-    let e = MmapFile::open(&missing).unwrap_err();
+    let e = MmapFile::open_untrusted(&missing).unwrap_err();
     assert!(matches!(e, Error::FileNotFound { .. }), "{e:?}");
     assert_eq!(e.path(), missing);
     assert!(e.to_string().contains("nope.gguf: file not found"), "{e}");
 
-    let e = MmapFile::open(dir.path()).unwrap_err();
+    let e = MmapFile::open_untrusted(dir.path()).unwrap_err();
     assert!(
         matches!(
             e,
             Error::NotAFile {
-                kind: "a directory",
+                kind: FileKind::Directory,
                 ..
             }
         ),
@@ -126,12 +125,12 @@ fn missing_directory_and_special_files_get_their_error_kinds() {
 
     #[cfg(unix)]
     {
-        let e = MmapFile::open("/dev/null").unwrap_err();
+        let e = MmapFile::open_untrusted("/dev/null").unwrap_err();
         assert!(
             matches!(
                 e,
                 Error::NotAFile {
-                    kind: "a character device",
+                    kind: FileKind::CharDevice,
                     ..
                 }
             ),
@@ -144,8 +143,17 @@ fn missing_directory_and_special_files_get_their_error_kinds() {
             .unwrap();
         assert!(status.success());
         // Must not block waiting for a writer.
-        let e = MmapFile::open(&fifo).unwrap_err();
-        assert!(matches!(e, Error::NotAFile { kind: "a FIFO", .. }), "{e:?}");
+        let e = MmapFile::open_untrusted(&fifo).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::NotAFile {
+                    kind: FileKind::Fifo,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         assert!(
             e.to_string()
                 .ends_with("/fifo: not a regular file (a FIFO)"),
@@ -158,7 +166,7 @@ fn missing_directory_and_special_files_get_their_error_kinds() {
 fn empty_files_have_no_mapping_and_no_bytes() {
     let dir = scratch();
     let path = write_patterned(dir.path(), "empty", 0);
-    let file = MmapFile::open_with(
+    let file = MmapFile::open_untrusted_with(
         &path,
         &MmapConfig {
             lock: true,
@@ -170,7 +178,7 @@ fn empty_files_have_no_mapping_and_no_bytes() {
     assert_eq!(file.bytes(), b"");
     assert_eq!(file.range(0..0).unwrap(), b"");
     assert!(file.range(0..1).is_err());
-    assert_eq!(file.release(0..0).unwrap(), 0..0);
+    assert_eq!(file.try_release(0..0).unwrap(), 0..0);
     assert_eq!(file.residency().unwrap().pages, 0);
     assert!(maps_lines(&path).is_empty());
 }
@@ -185,7 +193,7 @@ fn sparse_file_maps_in_constant_time(size: u64) {
     f.write_all_at(b"tail", size - 4).unwrap();
     f.write_all_at(b"GGUF", 0).unwrap();
     drop(f);
-    let file = MmapFile::open(&path).unwrap();
+    let file = MmapFile::open_untrusted(&path).unwrap();
     assert_eq!(file.size() as u64, size);
     assert_eq!(file.range(0..4).unwrap(), b"GGUF");
     let end = size as usize;
@@ -214,9 +222,9 @@ fn sparse_64_gib_file_maps_past_ram() {
 fn populate_faults_every_page_in_at_open() {
     let dir = scratch();
     let path = write_patterned(dir.path(), "pop.bin", 8 << 20);
-    let cold = MmapFile::open(&path).unwrap();
+    let cold = MmapFile::open_untrusted(&path).unwrap();
     cold.evict_page_cache().unwrap();
-    let file = MmapFile::open_with(&path, &MmapConfig::populate()).unwrap();
+    let file = MmapFile::open_untrusted_with(&path, &MmapConfig::populate()).unwrap();
     assert!(file.config().populate);
     let r = file.residency().unwrap();
     assert_eq!(r.mapped, Some(r.pages), "{r:?}");
@@ -229,7 +237,7 @@ fn lock_pins_pages_and_unlock_releases_them() {
     let dir = scratch();
     let path = write_patterned(dir.path(), "lock.bin", 1 << 20);
     let before = common::status_kb("VmLck");
-    let file = MmapFile::open_with(
+    let file = MmapFile::open_untrusted_with(
         &path,
         &MmapConfig {
             lock: true,
@@ -242,7 +250,7 @@ fn lock_pins_pages_and_unlock_releases_them() {
     assert_eq!(r.mapped, Some(r.pages));
     // Releasing part of a locked mapping unlocks and drops just that part.
     let half = file.size() / 2;
-    file.release(0..half).unwrap();
+    file.try_release(0..half).unwrap();
     assert_eq!(file.residency().unwrap().mapped, Some(r.pages / 2));
     assert!(common::status_kb("VmLck") >= before + 512);
     assert!(common::status_kb("VmLck") < before + 1024);
@@ -255,8 +263,8 @@ fn lock_pins_pages_and_unlock_releases_them() {
 fn configurations_apply_their_advice() {
     let dir = scratch();
     let path = write_patterned(dir.path(), "cfg.bin", 1 << 20);
-    assert_eq!(MmapConfig::sequential().access, Access::Sequential);
-    assert_eq!(MmapConfig::random().access, Access::Random);
+    assert_eq!(MmapConfig::sequential().advice, Advice::Sequential);
+    assert_eq!(MmapConfig::random().advice, Advice::Random);
     for config in [
         MmapConfig::sequential(),
         MmapConfig::random(),
@@ -265,14 +273,14 @@ fn configurations_apply_their_advice() {
             ..MmapConfig::default()
         },
     ] {
-        let file = MmapFile::open_with(&path, &config).unwrap();
+        let file = MmapFile::open_untrusted_with(&path, &config).unwrap();
         assert_eq!(file.config(), &config);
         assert_eq!(file.huge_pages(), &HugePages::NotRequested);
         // /proc/self/smaps lists the advice as VmFlags: sr (sequential read), rr (random read).
-        let flag = match config.access {
-            Access::Sequential => Some("sr"),
-            Access::Random => Some("rr"),
-            Access::Normal => None,
+        let flag = match config.advice {
+            Advice::Sequential => Some("sr"),
+            Advice::Random => Some("rr"),
+            _ => None,
         };
         if let Some(flag) = flag {
             assert!(
@@ -282,7 +290,7 @@ fn configurations_apply_their_advice() {
             );
         }
     }
-    let file = MmapFile::open_with(&path, &MmapConfig::hugepages()).unwrap();
+    let file = MmapFile::open_untrusted_with(&path, &MmapConfig::hugepages()).unwrap();
     match file.huge_pages() {
         HugePages::Advised => assert!(vm_flags(&file).contains(&"hg".to_string())),
         HugePages::Refused { reason } => assert!(!reason.is_empty()),
@@ -304,12 +312,12 @@ fn release_rounding_is_visible_in_the_process() {
     let dir = scratch();
     let page = weightmap_native::page_size();
     let path = write_patterned(dir.path(), "round.bin", 64 * page);
-    let file = MmapFile::open(&path).unwrap();
+    let file = MmapFile::open_untrusted(&path).unwrap();
     file.touch(&[0..file.size()], |_, _| {}).unwrap();
     let all = file.residency().unwrap();
     assert_eq!(all.mapped, Some(64));
     // Inward: bytes 1..(10 pages + 1) hold 9 whole pages (1..10).
-    let released = file.release(1..10 * page + 1).unwrap();
+    let released = file.try_release(1..10 * page + 1).unwrap();
     assert_eq!(released, page..10 * page);
     assert_eq!(file.residency().unwrap().mapped, Some(55));
     assert_eq!(file.residency_of(0..page).unwrap().mapped, Some(1));
@@ -319,7 +327,7 @@ fn release_rounding_is_visible_in_the_process() {
     );
     // Outward drops the partial pages too.
     let released = file
-        .release_rounded(20 * page + 5..21 * page + 5, Rounding::Outward)
+        .try_release_rounded(20 * page + 5..21 * page + 5, Rounding::Outward)
         .unwrap();
     assert_eq!(released, 20 * page..22 * page);
     assert_eq!(file.residency().unwrap().mapped, Some(53));
@@ -366,8 +374,8 @@ fn map_unmap_advise_release_and_lock_are_traced_at_debug() {
         .with_writer(move || writer.clone())
         .finish();
     let addr = tracing::subscriber::with_default(subscriber, || {
-        let file = MmapFile::open_with(&path, &MmapConfig::random()).unwrap();
-        file.release(0..file.size()).unwrap();
+        let file = MmapFile::open_untrusted_with(&path, &MmapConfig::random()).unwrap();
+        file.try_release(0..file.size()).unwrap();
         file.lock().unwrap();
         file.as_slice().as_ptr() as usize
     });
@@ -406,7 +414,7 @@ fn map_unmap_advise_release_and_lock_are_traced_at_debug() {
 fn a_refused_mapping_is_map_failed_with_the_os_error() {
     const CHILD: &str = "WEIGHTMAP_MAP_FAILED_FILE";
     if let Ok(path) = std::env::var(CHILD) {
-        let e = MmapFile::open(&path).unwrap_err();
+        let e = MmapFile::open_untrusted(&path).unwrap_err();
         assert!(
             matches!(&e, Error::MapFailed { size, .. } if *size == 64 << 30),
             "{e:?}"

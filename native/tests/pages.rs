@@ -20,8 +20,11 @@ fn page() -> usize {
 /// A file whose pages are on disk but not in the page cache.
 fn cold_file(dir: &std::path::Path, name: &str, len: usize, config: &MmapConfig) -> MmapFile {
     let path = write_patterned(dir, name, len);
-    MmapFile::open(&path).unwrap().evict_page_cache().unwrap();
-    let file = MmapFile::open_with(&path, config).unwrap();
+    MmapFile::open_untrusted(&path)
+        .unwrap()
+        .evict_page_cache()
+        .unwrap();
+    let file = MmapFile::open_untrusted_with(&path, config).unwrap();
     let r = file.residency().unwrap();
     assert_eq!(
         (r.cached, r.mapped),
@@ -75,7 +78,7 @@ fn release_drops_the_process_pages_and_rss_but_keeps_the_page_cache() {
     let dir = scratch();
     let len = 64 << 20;
     let path = write_patterned(dir.path(), "release.bin", len);
-    let file = MmapFile::open(&path).unwrap();
+    let file = MmapFile::open_untrusted(&path).unwrap();
     let rss_before = resident_set_size().unwrap();
     let report = file.touch(&[0..len], |_, _| {}).unwrap();
     assert_eq!(report.bytes, len as u64);
@@ -139,7 +142,7 @@ fn touch_reports_progress_and_prefetch_runs_in_the_background() {
     let dir = scratch();
     let len = 24 << 20;
     let path = write_patterned(dir.path(), "prefetch.bin", len);
-    let file = Arc::new(MmapFile::open(&path).unwrap());
+    let file = Arc::new(MmapFile::open_untrusted(&path).unwrap());
     file.evict_page_cache().unwrap();
     let mut seen = Vec::new();
     let report = file
@@ -183,7 +186,7 @@ fn two_processes_mapping_one_file_share_its_page_cache_pages() {
     if let Ok(path) = std::env::var(CHILD) {
         // Child: map the file the parent has mapped and touched; count disk reads and the pages
         // the kernel reports as shared with another process.
-        let file = MmapFile::open(&path).unwrap();
+        let file = MmapFile::open_untrusted(&path).unwrap();
         let (report, faults) = PageFaults::measure(|| file.touch(&[0..file.size()], |_, _| {}));
         report.unwrap();
         let addr = format!("{:x}-", file.as_slice().as_ptr() as usize);
@@ -200,7 +203,7 @@ fn two_processes_mapping_one_file_share_its_page_cache_pages() {
     let dir = scratch();
     let len = 16 << 20;
     let path = write_patterned(dir.path(), "shared.bin", len);
-    let file = MmapFile::open(&path).unwrap();
+    let file = MmapFile::open_untrusted(&path).unwrap();
     file.touch(&[0..len], |_, _| {}).unwrap();
     let (status, out) = rerun_as_child(
         "two_processes_mapping_one_file_share_its_page_cache_pages",

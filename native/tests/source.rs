@@ -1,73 +1,248 @@
-//! `ModelSource`: mapped by default, heap for small files, pipes, /proc files and on request;
-//! the seed's names; permission errors checked in a dropped-privilege child.
+//! `ModelSource`: the safe open (header read into owned memory and parsed there, only tensor
+//! data mapped), heap reads for small files, pipes, /proc files and on request, the trusted
+//! zero-copy mapping behind `unsafe`, the seed's names, and permission errors checked in a
+//! dropped-privilege child.
 // These tests read /proc and use Linux semantics of mmap, mincore and madvise.
 #![cfg(target_os = "linux")]
 
 mod common;
 
 use std::io::Write;
+use std::ops::Range;
 
-use weightmap_core::Gguf;
+use weightmap_core::{Error as ParseError, Gguf};
 use weightmap_native::{
-    Backing, Error, HeapReason, MmapConfig, MmapFile, ModelData, ModelSource, SourceConfig,
-    MIN_MMAP_SIZE,
+    Backing, Error, FileKind, HeapReason, MmapConfig, MmapFile, ModelData, ModelSource,
+    SourceConfig, MIN_MMAP_SIZE,
 };
 
-use common::{pattern_byte, rerun_as_child, scratch, write_patterned};
+use common::{mapped_offsets, pattern_byte, rerun_as_child, scratch, write_model, write_patterned};
+
+/// Whether `inner` lies inside `outer`, by address.
+fn contains(outer: &[u8], inner: &[u8]) -> bool {
+    let outer: Range<usize> = outer.as_ptr() as usize..outer.as_ptr() as usize + outer.len();
+    outer.contains(&(inner.as_ptr() as usize))
+}
 
 #[test]
-fn large_files_are_mapped_and_small_ones_read() {
+fn models_are_parsed_from_a_header_copy_and_only_tensor_data_is_mapped() {
     let dir = scratch();
-    let big = write_patterned(dir.path(), "big.bin", MIN_MMAP_SIZE as usize);
-    let source = ModelSource::open(&big).unwrap();
+    // A header of a few KiB, then 1 MiB of tensor data.
+    let path = write_model(dir.path(), "model.gguf", 1 << 20, 200);
+    let gguf = ModelSource::open(&path).unwrap();
+    let source = gguf.data();
     assert!(source.is_mmap());
     assert_eq!(source.backing(), Backing::Mmap);
     assert_eq!(source.heap_reason(), None);
-    assert!(source.as_mmap().is_some());
-    assert_eq!(source.path(), Some(big.as_path()));
-    assert_eq!(common::maps_lines(&big).len(), 1);
+    assert_eq!(source.path(), Some(path.as_path()));
 
-    let small = write_patterned(dir.path(), "small.bin", MIN_MMAP_SIZE as usize - 1);
-    let source = ModelSource::open(&small).unwrap();
+    // One mapping, starting at the page that holds the data section; the header is elsewhere.
+    let map = source.as_mmap().unwrap();
+    let page = weightmap_native::page_size() as u64;
+    assert!(!map.is_trusted());
+    assert_eq!(map.offset(), gguf.data_offset() / page * page);
+    assert!(map.offset() > 0, "a header of several pages");
+    assert_eq!(mapped_offsets(&path), vec![map.offset()]);
+    let header = source.header().unwrap();
+    assert!(header.len() as u64 >= gguf.layout().tensor_info_end);
+    assert!(
+        !contains(map.as_slice(), header),
+        "the header is a private copy"
+    );
+    let arch = gguf.architecture().unwrap();
+    assert!(
+        contains(header, arch.as_bytes()),
+        "strings come from the copy"
+    );
+    assert_eq!(gguf.metadata_len(), 201);
+
+    // The tensor's bytes are the mapping's, not a copy.
+    let data = gguf.tensor("data").unwrap();
+    assert!(contains(map.as_slice(), data.bytes()));
+    assert_eq!(data.bytes().len(), 1 << 20);
+    assert!(data
+        .bytes()
+        .iter()
+        .enumerate()
+        .all(|(i, &b)| b == pattern_byte(i)));
+    let range = gguf
+        .tensor_info("data")
+        .map(|t| gguf.tensor_range(&t).unwrap())
+        .unwrap();
+    assert_eq!(
+        map.offset() + range.start as u64,
+        gguf.data_offset() + gguf.tensor_info("data").unwrap().offset()
+    );
+    source.release_cpu_pages().unwrap();
+    assert_eq!(data.bytes()[12345], pattern_byte(12345));
+
+    // The untrusted mapping alone cannot be parsed: no parser reads bytes others may change.
+    assert_eq!(map.header(), None);
+    assert_eq!(Gguf::parse(map).unwrap_err(), ParseError::NoTrustedHeader);
+}
+
+#[test]
+fn headers_larger_than_the_first_read_are_read_as_the_parser_asks() {
+    let dir = scratch();
+    // About 3 MiB of header: three reads past the first 1 MiB.
+    let path = write_model(dir.path(), "long-header.gguf", 100_000, 90_000);
+    let bytes = std::fs::read(&path).unwrap();
+    let expected = Gguf::parse(&bytes[..]).unwrap();
+    assert!(expected.data_offset() > 2 << 20);
+    let gguf = ModelSource::open(&path).unwrap();
+    assert!(gguf.data().is_mmap());
+    assert!(gguf.metadata().eq(expected.metadata()));
+    assert!(gguf.tensors().eq(expected.tensors()));
+    assert_eq!(
+        gguf.tensor("data").unwrap().bytes(),
+        expected.tensor("data").unwrap().bytes()
+    );
+    // The copy kept is the header, no more: bytes read past it were given back.
+    let header = gguf.data().header().unwrap();
+    assert_eq!(header.len() as u64, gguf.layout().tensor_info_end);
+}
+
+#[test]
+fn invalid_and_truncated_models_are_parse_errors_naming_the_file() {
+    let dir = scratch();
+    let raw = write_patterned(dir.path(), "raw.bin", 1 << 20);
+    let e = ModelSource::open(&raw).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Parse {
+                source: ParseError::BadMagic { .. },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{}: not a GGUF file", raw.display())),
+        "{e}"
+    );
+
+    // A model cut inside its header: the error says how long the file is.
+    let path = write_model(dir.path(), "cut.gguf", 1 << 20, 20_000);
+    let header_end = Gguf::parse_header(std::fs::read(&path).unwrap())
+        .unwrap()
+        .layout()
+        .tensor_info_end;
+    let len = header_end - 100;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+    let e = ModelSource::open(&path).unwrap_err();
+    assert!(
+        matches!(e, Error::Parse { source: ParseError::Truncated { have, .. }, .. } if have == len),
+        "{e:?}"
+    );
+    // Cut inside the tensor data: the tensor is out of bounds.
+    let path = write_model(dir.path(), "short.gguf", 1 << 20, 10);
+    let full = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(full - 1)
+        .unwrap();
+    let e = ModelSource::open(&path).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Parse {
+                source: ParseError::TensorOutOfBounds { .. },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn small_files_and_no_mmap_read_into_the_heap() {
+    let dir = scratch();
+    let small = write_model(dir.path(), "small.gguf", 1000, 0);
+    assert!(std::fs::metadata(&small).unwrap().len() < MIN_MMAP_SIZE);
+    let gguf = ModelSource::open(&small).unwrap();
+    let source = gguf.data();
     assert!(!source.is_mmap());
     assert_eq!(source.backing(), Backing::Memory);
     assert_eq!(source.heap_reason(), Some(HeapReason::Small));
     assert!(common::maps_lines(&small).is_empty());
-    assert!(source
-        .as_slice()
-        .iter()
-        .enumerate()
-        .all(|(i, &b)| b == pattern_byte(i)));
+    assert_eq!(source.as_slice(), &std::fs::read(&small).unwrap()[..]);
     // Hints are no-ops on the heap.
     source.release_cpu_pages().unwrap();
     source.advise_sequential().unwrap();
-    ModelData::release(&source, 0..10);
-    assert_eq!(source.as_slice()[5], pattern_byte(5));
+    ModelData::release(source, 0..10);
+    assert_eq!(gguf.tensor("data").unwrap().bytes()[5], pattern_byte(5));
 
+    let big = write_model(dir.path(), "big.gguf", 1 << 20, 0);
     let forced = ModelSource::open_with(&big, &SourceConfig::no_mmap()).unwrap();
-    assert_eq!(forced.heap_reason(), Some(HeapReason::Requested));
-    assert_eq!(forced.as_slice().len(), MIN_MMAP_SIZE as usize);
+    assert_eq!(forced.data().heap_reason(), Some(HeapReason::Requested));
+    assert_eq!(
+        forced.data().as_slice().len() as u64,
+        std::fs::metadata(&big).unwrap().len()
+    );
+    assert_eq!(HeapReason::Requested.to_string(), "mapping turned off");
 
     let low = SourceConfig {
-        min_mmap_size: 0,
+        min_mmap_size: 1,
         ..SourceConfig::default()
     };
-    assert!(ModelSource::open_with(&small, &low).unwrap().is_mmap());
-    let seeded = ModelSource::open_mmap(&small).unwrap();
-    assert!(seeded.is_mmap());
+    assert!(ModelSource::open_with(&small, &low)
+        .unwrap()
+        .data()
+        .is_mmap());
 }
 
 #[test]
-fn seed_names_work_on_both_backings() {
+fn the_trusted_mapping_is_parsed_in_place() {
+    let dir = scratch();
+    let path = write_model(dir.path(), "trusted.gguf", 1 << 20, 10);
+    // SAFETY: nothing modifies this test's file while it is mapped.
+    let source = unsafe { ModelSource::open_mmap(&path) }.unwrap();
+    let map = source.as_mmap().unwrap();
+    assert!(map.is_trusted());
+    assert_eq!((map.offset(), source.offset()), (0, 0));
+    assert_eq!(
+        source.header().map(<[u8]>::as_ptr),
+        Some(map.as_slice().as_ptr())
+    );
+    let gguf = Gguf::parse(source).unwrap();
+    let mapping = gguf.data().as_slice();
+    assert!(
+        contains(mapping, gguf.architecture().unwrap().as_bytes()),
+        "zero-copy strings"
+    );
+    assert!(contains(mapping, gguf.tensor("data").unwrap().bytes()));
+
+    // SAFETY: as above.
+    let file = unsafe { MmapFile::open(&path) }.unwrap();
+    assert!(file.is_trusted());
+    assert_eq!(Gguf::parse(&file).unwrap().tensor_count(), 1);
+    let untrusted = MmapFile::open_untrusted(&path).unwrap();
+    assert!(!untrusted.is_trusted());
+    assert_eq!(
+        Gguf::parse(&untrusted).unwrap_err(),
+        ParseError::NoTrustedHeader
+    );
+}
+
+#[test]
+fn seed_names_work_on_every_backing() {
     let dir = scratch();
     let bytes = weightmap_core::testing::sample_file();
     let path = dir.path().join("sample.gguf");
     std::fs::write(&path, &bytes).unwrap();
-    for source in [
-        ModelSource::from_vec(bytes.clone()),
-        ModelSource::open_mmap(&path).unwrap(),
-        ModelSource::open(&path).unwrap(),
-    ] {
+    let opened = ModelSource::open(&path).unwrap().into_data();
+    // SAFETY: nothing modifies this test's file while it is mapped.
+    let trusted = unsafe { ModelSource::open_mmap(&path) }.unwrap();
+    for source in [ModelSource::from_vec(bytes.clone()), trusted, opened] {
         source.advise_sequential().unwrap();
         assert_eq!(source.as_slice(), &bytes[..]);
         let gguf = Gguf::parse(source).unwrap();
@@ -88,9 +263,9 @@ fn pipes_and_proc_files_are_read_into_the_heap() {
         .status()
         .unwrap()
         .success());
+    let model = std::fs::read(write_model(dir.path(), "m.gguf", 300_000, 50)).unwrap();
+    let payload = model.clone();
     let writer_path = fifo.clone();
-    let payload: Vec<u8> = (0..300_000).map(pattern_byte).collect();
-    let expected = payload.clone();
     let writer = std::thread::spawn(move || {
         let mut w = std::fs::OpenOptions::new()
             .write(true)
@@ -98,22 +273,36 @@ fn pipes_and_proc_files_are_read_into_the_heap() {
             .unwrap();
         w.write_all(&payload).unwrap();
     });
-    let source = ModelSource::open(&fifo).unwrap();
+    let gguf = ModelSource::open(&fifo).unwrap();
     writer.join().unwrap();
-    assert_eq!(source.heap_reason(), Some(HeapReason::NotRegular));
-    assert_eq!(source.as_slice(), &expected[..]);
+    assert_eq!(gguf.data().heap_reason(), Some(HeapReason::NotRegular));
+    assert_eq!(gguf.data().as_slice(), &model[..]);
+    assert_eq!(
+        gguf.tensor("data").unwrap().bytes()[299_999],
+        pattern_byte(299_999)
+    );
 
-    // /proc files claim size 0 but have contents.
-    let source = ModelSource::open("/proc/self/status").unwrap();
-    assert_eq!(source.heap_reason(), Some(HeapReason::Small));
-    assert!(source.as_slice().starts_with(b"Name:"));
+    // /proc files claim size 0 but have contents: read, then refused as not GGUF.
+    let e = ModelSource::open("/proc/self/status").unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Parse {
+                source: ParseError::BadMagic {
+                    found: [b'N', b'a', b'm', b'e']
+                },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 
     let e = ModelSource::open(dir.path()).unwrap_err();
     assert!(
         matches!(
             e,
             Error::NotAFile {
-                kind: "a directory",
+                kind: FileKind::Directory,
                 ..
             }
         ),
@@ -163,7 +352,7 @@ fn unreadable_files_and_low_memlock_limits_give_their_errors() {
 fn unprivileged_checks(dir: &std::path::Path) {
     let secret = dir.join("secret.gguf");
     for e in [
-        MmapFile::open(&secret).unwrap_err(),
+        MmapFile::open_untrusted(&secret).unwrap_err(),
         ModelSource::open(&secret).unwrap_err(),
         ModelSource::open_with(&secret, &SourceConfig::no_mmap()).unwrap_err(),
     ] {
@@ -182,7 +371,7 @@ fn unprivileged_checks(dir: &std::path::Path) {
                 lock: true,
                 ..MmapConfig::default()
             };
-            let e = MmapFile::open_with(&large, &config).unwrap_err();
+            let e = MmapFile::open_untrusted_with(&large, &config).unwrap_err();
             assert!(
                 matches!(e, Error::LockFailed { limit: Some(l), .. } if l == limit),
                 "{e:?}"

@@ -1,21 +1,40 @@
-//! Profiling harness: parses a GGUF file N times from memory, for `perf record` or callgrind.
+//! Profiling harness: opens or parses a GGUF file N times, for `perf record` or callgrind.
 //!
-//! `cargo run --release -p weightmap-tests --example parse_loop -- FILE [N]`
+//! `cargo run --release -p weightmap-tests --example parse_loop -- FILE [N] [memory|safe|mapped]`
+//!
+//! - `memory` (the default): `Gguf::parse` over the file's first 64 MiB, read once into memory.
+//! - `safe`: `ModelSource::open`, the header read into owned memory each time.
+//! - `mapped`: the zero-copy path, `unsafe MmapFile::open` and `Gguf::parse` in place.
 
 use weightmap_core::Gguf;
+use weightmap_native::{MmapFile, ModelSource};
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let path = args.next().expect("usage: parse_loop FILE [N]");
+    let path = args
+        .next()
+        .expect("usage: parse_loop FILE [N] [memory|safe|mapped]");
     let n: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
-    let bytes = std::fs::read(&path).expect("read file");
+    let mode = args.next().unwrap_or_else(|| "memory".into());
+    let mut bytes = std::fs::read(&path).expect("read file");
+    bytes.truncate(64 << 20);
     let start = std::time::Instant::now();
     for _ in 0..n {
-        let gguf = Gguf::parse(&bytes[..]).expect("valid GGUF");
-        std::hint::black_box(gguf.tensor_count());
+        let tensors = match mode.as_str() {
+            "safe" => ModelSource::open(&path).expect("valid GGUF").tensor_count(),
+            "mapped" => {
+                // SAFETY: nothing modifies the profiled file while it is mapped.
+                let map = unsafe { MmapFile::open(&path) }.expect("map");
+                Gguf::parse(map).expect("valid GGUF").tensor_count()
+            }
+            _ => Gguf::parse_header(&bytes[..])
+                .expect("valid GGUF")
+                .tensor_count(),
+        };
+        std::hint::black_box(tensors);
     }
     println!(
-        "{:.3} ms per parse",
+        "{mode}: {:.3} ms per parse",
         start.elapsed().as_secs_f64() * 1e3 / n as f64
     );
 }

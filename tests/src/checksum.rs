@@ -10,7 +10,7 @@
 //!
 //! All sums wrap.
 
-use weightmap_core::{Gguf, ModelData, Value};
+use weightmap_core::{Array, ArrayElement, GgufView, Value, ValueType};
 
 /// Weight of a scalar value: one for its presence plus its raw bits.
 pub fn scalar(bits: u64) -> u64 {
@@ -59,16 +59,47 @@ pub fn value(v: &Value<'_>, deep: bool) -> u64 {
         Value::Bool(x) => scalar(x.into()),
         Value::String(s) => string(s.as_bytes().len()),
         Value::Array(a) if !deep => shallow_array(a.len()),
-        Value::Array(a) => a
+        Value::Array(a) => 1u64.wrapping_add(elements(&a)),
+    }
+}
+
+/// The weights of every element of an array, read the fast way for its element type: numbers
+/// as typed values, strings through the windowed UTF-8 check, nested arrays recursively.
+pub fn elements(a: &Array<'_>) -> u64 {
+    fn sum<T: ArrayElement>(a: &Array<'_>, bits: impl Fn(T) -> u64) -> u64 {
+        a.values::<T>()
+            .into_iter()
+            .flatten()
+            .fold(0u64, |acc, v| acc.wrapping_add(scalar(bits(v))))
+    }
+    match a.element_type() {
+        ValueType::Uint8 => sum(a, |v: u8| v.into()),
+        ValueType::Int8 => sum(a, |v: i8| i64::from(v) as u64),
+        ValueType::Uint16 => sum(a, |v: u16| v.into()),
+        ValueType::Int16 => sum(a, |v: i16| i64::from(v) as u64),
+        ValueType::Uint32 => sum(a, |v: u32| v.into()),
+        ValueType::Int32 => sum(a, |v: i32| i64::from(v) as u64),
+        ValueType::Uint64 => sum(a, |v: u64| v),
+        ValueType::Int64 => sum(a, |v: i64| v as u64),
+        ValueType::Float32 => sum(a, |v: f32| v.to_bits().into()),
+        ValueType::Float64 => sum(a, |v: f64| v.to_bits()),
+        ValueType::Bool => sum(a, |v: bool| v.into()),
+        ValueType::String => a
+            .strings()
+            .into_iter()
+            .flatten()
+            .map_while(Result::ok)
+            .fold(0u64, |acc, s| acc.wrapping_add(string(s.len()))),
+        ValueType::Array => a
             .iter()
             .map_while(Result::ok)
-            .fold(1u64, |acc, e| acc.wrapping_add(value(&e, deep))),
+            .fold(0u64, |acc, e| acc.wrapping_add(value(&e, true))),
     }
 }
 
 /// The checksum of a parsed file: every key, every value (with `deep`, arrays element by
 /// element) and every tensor info.
-pub fn of_gguf<D: ModelData>(gguf: &Gguf<D>, deep: bool) -> u64 {
+pub fn of_gguf(gguf: GgufView<'_>, deep: bool) -> u64 {
     let mut sum = 0u64;
     for e in gguf.metadata() {
         sum = sum

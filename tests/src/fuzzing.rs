@@ -17,7 +17,7 @@
 use arbitrary::{Arbitrary, Unstructured};
 use weightmap_core::testing::{Builder, RawTensor};
 use weightmap_core::{
-    align_up, checked_range, checked_slice, Array, Endian, Error, GgmlType, Gguf, GgufRef, Value,
+    align_up, checked_range, Array, Endian, Error, GgmlType, Gguf, GgufView, Value, ValueType,
 };
 
 /// Visits every element of an array (recursively), every string as `&str` where valid.
@@ -38,6 +38,7 @@ fn walk_array(array: &Array<'_>, budget: &mut u64) {
             walk_value(&value, budget);
         }
     }
+    walk_typed(array);
     let last = array.len().saturating_sub(1);
     let _ = (
         array.get(0),
@@ -45,6 +46,35 @@ fn walk_array(array: &Array<'_>, budget: &mut u64) {
         array.get(array.len()),
         array.get(u64::MAX),
     );
+}
+
+/// Typed access agrees with the element type and with the per-element values.
+fn walk_typed(array: &Array<'_>) {
+    fn check<T: weightmap_core::ArrayElement>(
+        array: &Array<'_>,
+        same: impl Fn(T, Value<'_>) -> bool,
+    ) {
+        let Some(values) = array.values::<T>() else {
+            assert_ne!(array.element_type(), T::VALUE_TYPE);
+            return;
+        };
+        assert_eq!(values.len() as u64, array.len());
+        for (typed, value) in values.zip(array.iter()).take(256) {
+            assert!(same(typed, value.expect("a fixed-size element")));
+        }
+    }
+    check::<u8>(array, |t, v| v == Value::Uint8(t));
+    check::<i32>(array, |t, v| v == Value::Int32(t));
+    check::<bool>(array, |t, v| v == Value::Bool(t));
+    check::<u64>(array, |t, v| v == Value::Uint64(t));
+    // By bit pattern: NaN is not equal to itself.
+    check::<f32>(
+        array,
+        |t, v| matches!(v, Value::Float32(f) if f.to_bits() == t.to_bits()),
+    );
+    if array.element_type() == ValueType::Uint8 {
+        assert_eq!(array.as_slice::<u8>(), Some(array.raw_bytes()));
+    }
 }
 
 fn walk_value(value: &Value<'_>, budget: &mut u64) {
@@ -74,11 +104,11 @@ fn walk_gguf(gguf: &Gguf<&[u8]>, data: &[u8]) {
         gguf.architecture(),
         gguf.required_len(),
     );
-    assert!(gguf.data_offset() <= data.len() || gguf.tensor_count() == 0);
+    assert!(gguf.data_offset() <= data.len() as u64 || gguf.tensor_count() == 0);
     for entry in gguf.metadata() {
         let range = entry.value_range();
         assert!(
-            range.start <= range.end && range.end <= data.len(),
+            range.start <= range.end && range.end <= data.len() as u64,
             "value range {range:?}"
         );
         assert_eq!(
@@ -105,6 +135,14 @@ fn walk_gguf(gguf: &Gguf<&[u8]>, data: &[u8]) {
         assert_eq!(expected, Some(info.size()), "size of {}", info.name());
         let view = gguf.tensor_view(&info).expect("a parsed tensor has a view");
         assert_eq!(view.bytes().len() as u64, info.size());
+        assert_eq!(
+            view.bytes().as_ptr(),
+            data[range.start..].as_ptr(),
+            "no copy"
+        );
+        let reversed: Vec<u64> = info.shape().iter().rev().copied().collect();
+        assert_eq!(view.dims(), &reversed[..]);
+        assert_eq!(view.n_elements(), info.n_elements());
         let block = info.ggml_type().type_size();
         if block > 0 {
             assert_eq!(view.blocks().count() as u64 * block, info.size());
@@ -138,7 +176,7 @@ fn walk_gguf(gguf: &Gguf<&[u8]>, data: &[u8]) {
 /// Arbitrary bytes: parse, compare the two parsers, and walk everything on success.
 pub fn check_parse(data: &[u8]) {
     let indexed = Gguf::parse(data);
-    let borrowed = GgufRef::parse(data);
+    let borrowed = GgufView::parse(data);
     match (&indexed, &borrowed) {
         (Ok(gguf), Ok(b)) => {
             assert_eq!(gguf.tensor_count(), b.tensors().count());
@@ -301,7 +339,10 @@ pub fn check_ranges(data: &[u8]) {
         }
         let start = (offset % 4096) as usize;
         let end = (len % 4096) as usize;
-        assert_eq!(checked_slice(data, start..end).ok(), data.get(start..end));
+        let checked = (end as u64)
+            .checked_sub(start as u64)
+            .and_then(|n| checked_range(start as u64, n, data.len()).ok());
+        assert_eq!(checked.and_then(|r| data.get(r)), data.get(start..end));
         pool.push(start..end);
         if pool.len() >= 64 {
             break;
@@ -317,7 +358,7 @@ fn mapped_file() -> &'static weightmap_native::MmapFile {
         let path = std::env::temp_dir().join(format!("weightmap-fuzz-{}.bin", std::process::id()));
         let bytes: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(&path, bytes).expect("write the fuzzing file");
-        let file = weightmap_native::MmapFile::open(&path).expect("map the fuzzing file");
+        let file = weightmap_native::MmapFile::open_untrusted(&path).expect("map the fuzzing file");
         let _ = std::fs::remove_file(&path);
         file
     })

@@ -103,7 +103,7 @@ fn nested(depth: usize) -> Vec<u8> {
 
 /// Where the data section of a valid file starts.
 fn data_offset(file: &[u8]) -> u64 {
-    weightmap_core::Gguf::parse_header(file).map_or(0, |g| g.data_offset() as u64)
+    weightmap_core::Gguf::parse_header(file).map_or(0, |g| g.data_offset())
 }
 
 macro_rules! hostile {

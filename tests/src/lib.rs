@@ -14,7 +14,7 @@ use std::process::Command;
 
 use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
-use weightmap_core::{Endian, Gguf, ModelData, Value};
+use weightmap_core::{GgufView, Value};
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -69,8 +69,9 @@ pub fn fixture_cache() -> PathBuf {
     dir
 }
 
-/// Our parse in the reference dump's schema (see `tests/py/dump_reference.py`).
-pub fn describe<D: ModelData>(gguf: &Gguf<D>) -> Json {
+/// Our parse in the reference dump's schema (see `tests/py/dump_reference.py`), through the
+/// one read API whatever holds the bytes.
+pub fn describe(gguf: GgufView<'_>) -> Json {
     let metadata: Vec<Json> = gguf
         .metadata()
         .map(|e| json!({"key": e.key(), "type": e.value_type().name(), "value": exact_value(&e.value())}))
@@ -91,7 +92,7 @@ pub fn describe<D: ModelData>(gguf: &Gguf<D>) -> Json {
         .collect();
     json!({
         "version": gguf.version(),
-        "endian": match gguf.endian() { Endian::Little => "little", Endian::Big => "big" },
+        "endian": gguf.endian().name(),
         "alignment": gguf.alignment(),
         "data_offset": gguf.data_offset(),
         "metadata": metadata,

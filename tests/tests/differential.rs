@@ -1,15 +1,49 @@
 //! Differential test: files written by the official GGUF writer (gguf 0.19.0) parsed by
-//! weightmap over a memory map and by the official reader, compared field by field: header,
-//! every key, type and value (floats by bit pattern, every array element), every tensor's name,
-//! type, shape, offset, size and a hash of its bytes.
+//! weightmap and by the official reader, compared field by field: header, every key, type and
+//! value (floats by bit pattern, every array element), every tensor's name, type, shape,
+//! offset, size and a hash of its bytes. weightmap reads each file four ways, through the one
+//! read API each time: a `Vec<u8>`, the heap source, the safe mapped source (header read into
+//! memory, tensor data mapped), and the unindexed borrowed view.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
-use weightmap_core::Gguf;
-use weightmap_native::MmapFile;
+use weightmap_core::{Backing, Gguf, GgufView, ModelData};
+use weightmap_native::{HeapReason, ModelSource, SourceConfig};
 use weightmap_tests::{describe, first_difference, reference_python, run_script};
+
+/// The file described through each of the four sources; all four must agree.
+fn describe_every_way(path: &Path) -> Json {
+    let fail =
+        |how: &str, e: &dyn std::fmt::Display| -> ! { panic!("{} ({how}): {e}", path.display()) };
+    let bytes = std::fs::read(path).unwrap();
+    let from_vec = Gguf::parse(bytes.clone()).unwrap_or_else(|e| fail("Vec", &e));
+    let heap = ModelSource::open_with(path, &SourceConfig::no_mmap())
+        .unwrap_or_else(|e| fail("heap source", &e));
+    assert_eq!(heap.data().heap_reason(), Some(HeapReason::Requested));
+    let mapped_config = SourceConfig {
+        min_mmap_size: 1,
+        ..SourceConfig::default()
+    };
+    let mapped =
+        ModelSource::open_with(path, &mapped_config).unwrap_or_else(|e| fail("mapped source", &e));
+    assert_eq!(mapped.data().backing(), Backing::Mmap);
+    assert!(!mapped.data().as_mmap().unwrap().is_trusted());
+    let borrowed = GgufView::parse(&bytes).unwrap_or_else(|e| fail("borrowed view", &e));
+
+    let ours = describe(from_vec.view());
+    for (how, other) in [
+        ("heap source", describe(heap.view())),
+        ("mapped source", describe(mapped.view())),
+        ("borrowed view", describe(borrowed)),
+    ] {
+        if let Some(diff) = first_difference(&other, &ours, "") {
+            panic!("{}: {how} differs from Vec: {diff}", path.display());
+        }
+    }
+    ours
+}
 
 #[test]
 fn official_writer_fixtures_match_the_official_reader() {
@@ -37,10 +71,9 @@ fn official_writer_fixtures_match_the_official_reader() {
     let mut kinds = BTreeSet::new();
     let mut value_types = BTreeSet::new();
     for (path, theirs) in files.iter().zip(reference) {
-        let gguf = Gguf::parse(MmapFile::open(path).unwrap())
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let mut ours = describe(&gguf);
+        let mut ours = describe_every_way(path);
         ours["file"] = path.display().to_string().into();
+        let gguf = ModelSource::open(path).unwrap();
         if let Some(diff) = first_difference(&ours, theirs, "") {
             panic!("{}: {diff}", path.display());
         }

@@ -1,9 +1,10 @@
 //! The real model: Gemma 3 270M Q4_K_M as written by llama.cpp's converter (253 MB, 262,144
-//! tokens, 236 tensors), parsed over a memory map and compared with the official reader.
+//! tokens, 236 tensors), opened the safe way (header read into memory, tensor data mapped) and
+//! compared with the official reader.
 
 use serde_json::Value as Json;
-use weightmap_core::{GgmlType, Gguf};
-use weightmap_native::MmapFile;
+use weightmap_core::{GgmlType, ModelData};
+use weightmap_native::ModelSource;
 use weightmap_tests::{describe, first_difference, gemma_model, run_script};
 
 #[test]
@@ -11,13 +12,14 @@ fn gemma_matches_the_official_reader_and_reads_typed_tensors() {
     let Some((python, path)) = gemma_model() else {
         return;
     };
-    let gguf = Gguf::parse(MmapFile::open(&path).unwrap()).unwrap();
+    let gguf = ModelSource::open(&path).unwrap();
+    assert!(gguf.data().is_mmap());
     assert_eq!(gguf.tensor_count(), 236);
     assert_eq!(gguf.architecture(), Some("gemma3"));
 
     let theirs: Json =
         serde_json::from_str(&run_script(&python, "dump_reference.py", &[&path])).unwrap();
-    let mut ours = describe(&gguf);
+    let mut ours = describe(gguf.view());
     ours["file"] = path.display().to_string().into();
     if let Some(diff) = first_difference(&ours, &theirs, "") {
         panic!("gemma: {diff}");
@@ -70,10 +72,12 @@ fn gemma_mapped_parsed_read_and_released() {
     let Some((_, path)) = gemma_model() else {
         return;
     };
-    let source = weightmap_native::ModelSource::open(&path).unwrap();
-    assert!(source.is_mmap());
-    let gguf = Gguf::parse(source).unwrap();
+    let gguf = ModelSource::open(&path).unwrap();
     let mmap = gguf.data().as_mmap().unwrap();
+    // Only the tensor data is mapped: from the page holding the data section.
+    assert_eq!(mmap.offset(), gguf.data_offset() / 4096 * 4096);
+    assert_eq!(gguf.data().offset(), mmap.offset());
+    assert!(!mmap.is_trusted());
     let largest = gguf.tensors().max_by_key(|t| t.size()).unwrap();
     let range = gguf.tensor_range(&largest).unwrap();
     assert_eq!(largest.name(), "token_embd.weight");
@@ -99,4 +103,61 @@ fn gemma_mapped_parsed_read_and_released() {
         checksum(gguf.tensor_view(&largest).unwrap().bytes()),
         before
     );
+}
+
+/// Owned tensor handles from the safe open: they keep the mapping alive after the parser is
+/// gone, cross threads, and become `bytes::Bytes` without a copy.
+#[test]
+fn gemma_tensor_handles_outlive_the_parser() {
+    let Some((_, path)) = gemma_model() else {
+        return;
+    };
+    let gguf = ModelSource::open(&path).unwrap().into_shared();
+    let expected: Vec<(String, u64)> = gguf
+        .tensors()
+        .map(|t| {
+            let bytes = gguf.tensor_view(&t).unwrap().bytes();
+            (
+                t.name().to_owned(),
+                bytes.iter().map(|&b| u64::from(b)).sum(),
+            )
+        })
+        .collect();
+    let handles: Vec<_> = gguf
+        .tensors()
+        .map(|t| gguf.handle_of(&t).unwrap())
+        .collect();
+    let embd = gguf.tensor_handle("token_embd.weight").unwrap();
+    let mapping = gguf.data().as_slice().as_ptr_range();
+    assert!(
+        mapping.contains(&embd.as_ptr()),
+        "a handle points into the mapping"
+    );
+    assert_eq!(embd.dtype(), GgmlType::Q8_0);
+    assert_eq!(
+        embd.dims(),
+        &[262_144, 640],
+        "row-major: vocabulary, then embedding"
+    );
+    drop(gguf);
+
+    // On another thread, after the parser is dropped: the same bytes.
+    let sums = std::thread::spawn(move || {
+        handles
+            .into_iter()
+            .map(|h| {
+                let body = bytes::Bytes::from(h.clone());
+                assert_eq!(body.as_ptr(), h.as_ptr(), "no copy into Bytes");
+                (
+                    h.name().to_owned(),
+                    body.iter().map(|&b| u64::from(b)).sum::<u64>(),
+                )
+            })
+            .collect::<Vec<_>>()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(sums, expected);
+    embd.release();
+    assert_eq!(embd.len(), 640 * 262_144 / 32 * 34);
 }

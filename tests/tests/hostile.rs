@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use weightmap_core::{Error, Gguf, GgufRef};
-use weightmap_native::MmapFile;
+use weightmap_core::{Error, Gguf, GgufView};
+use weightmap_native::{ModelSource, SourceConfig};
 use weightmap_tests::hostile::corpus;
 
 fn dir() -> PathBuf {
@@ -57,15 +57,25 @@ fn the_committed_corpus_matches_its_generator() {
     assert_eq!(on_disk, files.len() + 1, "stray files in tests/hostile/");
 }
 
-/// Parses every committed file from disk (mapped) and checks its outcome.
+/// Parses every committed file from disk and checks its outcome: from memory, and opened the
+/// safe way with the tensor data mapped (the header read as the parser asks).
 fn parse_all_committed() -> usize {
     let mut checked = 0;
     let mut wrong = Vec::new();
+    let mapped = SourceConfig {
+        min_mmap_size: 1,
+        ..SourceConfig::default()
+    };
     for h in corpus() {
         let path = dir().join(format!("{}.gguf", h.name));
-        let file = MmapFile::open(&path).unwrap();
-        let bytes = file.as_slice();
+        let file = std::fs::read(&path).unwrap();
+        let bytes = &file[..];
         let indexed = Gguf::parse(bytes);
+        let opened = ModelSource::open_with(&path, &mapped).map_err(|e| match e {
+            weightmap_native::Error::Parse { source, .. } => source,
+            e => panic!("{}: {e}", h.name),
+        });
+        assert_eq!(outcome(&opened), outcome(&indexed), "{} (opened)", h.name);
         if outcome(&indexed) != h.expected {
             wrong.push(format!(
                 "{}: expected {}, got {:?}",
@@ -79,7 +89,7 @@ fn parse_all_committed() -> usize {
         if let Err(e) = &indexed {
             assert!(!e.to_string().is_empty());
         }
-        let borrowed = GgufRef::parse(bytes);
+        let borrowed = GgufView::parse(bytes);
         let no_dup_detection = ["DuplicateKey", "DuplicateTensor", "OverlappingTensors"];
         if !no_dup_detection.contains(&h.expected) {
             assert_eq!(outcome(&borrowed), h.expected, "{} (borrowed)", h.name);

@@ -99,3 +99,30 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+/// Writes a valid GGUF file `dir/name` whose one tensor `data` (I8) holds `data_len` patterned
+/// bytes ([`pattern_byte`] of their position in the tensor), after `extra_keys` string entries
+/// that make the header longer. Flushed to disk.
+pub fn write_model(dir: &Path, name: &str, data_len: usize, extra_keys: usize) -> PathBuf {
+    use weightmap_core::testing::Builder;
+    let mut b = Builder::default().kv_str("general.architecture", "test");
+    for i in 0..extra_keys {
+        b = b.kv_str(&format!("test.key.{i}"), &format!("value number {i}"));
+    }
+    let data: Vec<u8> = (0..data_len).map(pattern_byte).collect();
+    let bytes = b.tensor("data", &[data_len as u64], 24, &data).build();
+    let path = dir.join(name);
+    let mut f = std::fs::File::create(&path).unwrap();
+    f.write_all(&bytes).unwrap();
+    f.sync_all().unwrap();
+    path
+}
+
+/// Where the mapping of `path` starts in the file (the offset column of `/proc/self/maps`),
+/// for each of its mappings.
+pub fn mapped_offsets(path: &Path) -> Vec<u64> {
+    maps_lines(path)
+        .iter()
+        .filter_map(|l| u64::from_str_radix(l.split_whitespace().nth(2)?, 16).ok())
+        .collect()
+}

@@ -6,16 +6,22 @@
 //! Each parser opens the file, parses header, metadata and tensor table, and touches every key,
 //! every scalar value and every tensor info (name, shape, type, offset); all fold what they saw
 //! into the same checksum, which must agree. A second, "deep" round also visits every array
-//! element (every vocabulary string). Times are medians over N runs (default 20) after one
-//! warm-up run, with the file in the page cache. weightmap maps the file (MmapFile), ggus parses
-//! a memory map, candle reads through a BufReader, gguf-rs-lib through its own buffered reader.
+//! element (every vocabulary string, checked as UTF-8 by every parser). Times are medians over
+//! N runs (default 20) after one warm-up run, with the file in the page cache.
+//!
+//! weightmap runs twice: the zero-copy path (`unsafe MmapFile::open`, the file trusted and
+//! parsed in place) and the safe path (`ModelSource::open`: the header read into owned memory
+//! with positioned reads and parsed there, the tensor data mapped). ggus parses a memory map,
+//! candle reads through a BufReader, gguf-rs-lib through its own buffered reader. The last
+//! lines, `ratios:` (peers against the zero-copy path) and `safe-ratios:` (against the safe
+//! path), are what docs/BENCHMARKS.md reports.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use peak_alloc::PeakAlloc;
 use weightmap_core::Gguf;
-use weightmap_native::MmapFile;
+use weightmap_native::{MmapFile, ModelSource};
 use weightmap_tests::checksum;
 use weightmap_tests::peers::{candle_index, gguf_rs_lib_index, ggus_index};
 
@@ -24,14 +30,25 @@ static HEAP: PeakAlloc = PeakAlloc;
 
 type Parser = fn(&Path, bool) -> Result<u64, String>;
 
+/// The zero-copy path: the whole file mapped, trusted and parsed in place.
 fn weightmap_index(path: &Path, deep: bool) -> Result<u64, String> {
-    let map = MmapFile::open(path).map_err(|e| e.to_string())?;
+    // SAFETY: nothing modifies the benchmark's input file while it is mapped.
+    let map = unsafe { MmapFile::open(path) }.map_err(|e| e.to_string())?;
     let gguf = Gguf::parse(map).map_err(|e| e.to_string())?;
-    Ok(checksum::of_gguf(&gguf, deep))
+    Ok(checksum::of_gguf(gguf.view(), deep))
 }
 
-const PARSERS: [(&str, Parser); 4] = [
+/// The safe path: the header read into owned memory and parsed there, tensor data mapped.
+fn weightmap_safe_index(path: &Path, deep: bool) -> Result<u64, String> {
+    let gguf = ModelSource::open(path).map_err(|e| e.to_string())?;
+    Ok(checksum::of_gguf(gguf.view(), deep))
+}
+
+const SAFE: &str = "weightmap-safe";
+
+const PARSERS: [(&str, Parser); 5] = [
     ("weightmap", weightmap_index),
+    (SAFE, weightmap_safe_index),
     ("ggus", ggus_index),
     ("candle", candle_index),
     ("gguf-rs-lib", gguf_rs_lib_index),
@@ -69,7 +86,7 @@ fn in_memory_parse(path: &Path, runs: usize) -> Result<Timing, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     let parse = |bytes: &[u8]| {
         Gguf::parse(bytes)
-            .map(|g| checksum::of_gguf(&g, false))
+            .map(|g| checksum::of_gguf(g.view(), false))
             .map_err(|e| e.to_string())
     };
     let checksum = parse(&bytes)?;
@@ -141,16 +158,18 @@ fn minor_faults() -> Option<u64> {
     rest.split_whitespace().nth(7)?.parse().ok()
 }
 
-/// Peak heap allocated while weightmap opens and indexes the file (the index itself: the
-/// mapping is not heap).
-fn weightmap_heap(path: &Path) -> Result<usize, String> {
+/// Peak heap allocated while weightmap opens and indexes the file: on the zero-copy path the
+/// index itself (the mapping is not heap); on the safe path also the header's copy.
+fn weightmap_heap(path: &Path, safe: bool) -> Result<usize, String> {
     let before = HEAP.current_usage();
     HEAP.reset_peak_usage();
-    let map = MmapFile::open(path).map_err(|e| e.to_string())?;
-    let gguf = Gguf::parse(map).map_err(|e| e.to_string())?;
-    let peak = HEAP.peak_usage();
-    std::hint::black_box(&gguf);
-    Ok(peak.saturating_sub(before))
+    let checksum = if safe {
+        weightmap_safe_index(path, false)
+    } else {
+        weightmap_index(path, false)
+    }?;
+    std::hint::black_box(checksum);
+    Ok(HEAP.peak_usage().saturating_sub(before))
 }
 
 fn ms(d: Duration) -> f64 {
@@ -187,7 +206,7 @@ fn main() {
         file.display()
     );
 
-    let mut ratios = Vec::new();
+    let (mut ratios, mut safe_ratios) = (Vec::new(), Vec::new());
     for deep in [false, true] {
         let mode = if deep {
             "deep (every array element visited)"
@@ -196,9 +215,13 @@ fn main() {
         };
         println!("\n{mode}:");
         let mut base: Option<Timing> = None;
+        let mut safe_median = None;
         for (name, parse) in PARSERS {
             match measure(parse, &file, deep, runs) {
                 Ok(t) => {
+                    if name == SAFE {
+                        safe_median = Some(t.median);
+                    }
                     let agree = base.as_ref().map_or(String::new(), |b| {
                         if b.checksum == t.checksum {
                             "  checksum agrees".into()
@@ -215,9 +238,13 @@ fn main() {
                         ms(t.min),
                         ratio.map_or(String::new(), |r| format!("  {r:7.1}x weightmap's time"))
                     );
-                    if !deep {
+                    if !deep && name != SAFE {
                         if let Some(r) = ratio {
                             ratios.push(format!("{name}/weightmap={r:.1}"));
+                        }
+                        if let Some(safe) = safe_median {
+                            let r = t.median.as_secs_f64() / safe.as_secs_f64();
+                            safe_ratios.push(format!("{name}/weightmap={r:.1}"));
                         }
                     }
                     base.get_or_insert(t);
@@ -253,11 +280,12 @@ fn main() {
             after - before
         );
     }
-    match weightmap_heap(&file) {
-        Ok(bytes) => println!("heap: weightmap={bytes}"),
-        Err(e) => println!("heap: weightmap=failed ({e})"),
+    match (weightmap_heap(&file, false), weightmap_heap(&file, true)) {
+        (Ok(index), Ok(safe)) => println!("heap: weightmap={index} weightmap-safe={safe}"),
+        (a, b) => println!("heap: failed ({:?}, {:?})", a.err(), b.err()),
     }
     println!("ratios: {}", ratios.join(" "));
+    println!("safe-ratios: {}", safe_ratios.join(" "));
 }
 
 fn usage() -> ! {
