@@ -2,7 +2,8 @@
 //! UTF-8 as it is yielded, with one SIMD validation per window of many strings.
 
 use crate::cursor::Cursor;
-use crate::error::{Error, Name, Result};
+use crate::error::{Error, Name, Result, Section};
+use crate::format::Endian;
 use crate::value::read_string;
 
 /// Iterator over the strings of a string array ([`crate::Array::strings`]), validating each as
@@ -23,7 +24,12 @@ use crate::value::read_string;
 /// panic or yield a `&str` it did not check.
 #[derive(Clone)]
 pub struct Strings<'data> {
-    cur: Cursor<'data>,
+    /// The array's elements, from byte `base` of the file.
+    data: &'data [u8],
+    base: usize,
+    endian: Endian,
+    /// Where the next string's length prefix is in `data`.
+    pos: usize,
     left: u64,
     index: u64,
     key: &'data [u8],
@@ -42,7 +48,10 @@ const MAX_WINDOW: usize = if cfg!(miri) { 512 } else { 256 * 1024 };
 impl<'data> Strings<'data> {
     pub(crate) fn new(cur: Cursor<'data>, left: u64, key: &'data [u8]) -> Self {
         Strings {
-            cur,
+            data: cur.data(),
+            base: cur.base(),
+            endian: cur.endian,
+            pos: cur.pos(),
             left,
             index: 0,
             key,
@@ -53,17 +62,31 @@ impl<'data> Strings<'data> {
     }
 
     /// The string at `start..end` of the array's bytes, if the current window covers it.
-    #[inline]
+    #[inline(always)]
     fn in_window(&self, start: usize, end: usize) -> Option<&'data str> {
-        let from = start.checked_sub(self.window_start)?;
-        let to = end.checked_sub(self.window_start)?;
+        // Below the window, the positions wrap around to huge ones, which `get` refuses.
+        let from = start.wrapping_sub(self.window_start);
+        let to = end.wrapping_sub(self.window_start);
         self.window.get(from..to)
+    }
+
+    /// The next string when its prefix and text lie inside the checked window: the common
+    /// case, kept small so that it inlines into the caller's loop.
+    #[inline(always)]
+    fn next_in_window(&mut self) -> Option<&'data str> {
+        let prefix = self.data.get(self.pos..)?.first_chunk::<8>()?;
+        let len = usize::try_from(self.endian.u64(*prefix)).ok()?;
+        let start = self.pos + 8; // ok: the prefix ends inside `data`
+        let end = start.checked_add(len)?;
+        let text = self.in_window(start, end)?;
+        self.pos = end;
+        Some(text)
     }
 
     /// Validates a new window starting at `start` and covering at least up to `end`.
     #[cold]
     fn refill(&mut self, start: usize, end: usize) {
-        let data = self.cur.data();
+        let data = self.data;
         let mut stop = start.saturating_add(self.window_size).min(data.len());
         // End the window before a character, not inside one: while the byte after it continues
         // a character, back off (at most three bytes), never below the string to cover.
@@ -97,9 +120,14 @@ impl<'data> Strings<'data> {
         }
     }
 
+    /// The next string the slow way: reading it with all checks, validating a new window.
+    #[cold]
     fn next_str(&mut self) -> Result<&'data str> {
-        let s = read_string(&mut self.cur, self.key)?;
-        let end = self.cur.pos();
+        let mut cur =
+            Cursor::new(self.data, self.pos, self.endian, Section::Metadata).with_base(self.base);
+        let s = read_string(&mut cur, self.key)?;
+        let end = cur.pos();
+        self.pos = end;
         let start = end - s.as_bytes().len(); // ok: the string's bytes end at the cursor
         if let Some(text) = self.in_window(start, end) {
             return Ok(text);
@@ -123,7 +151,10 @@ impl<'data> Iterator for Strings<'data> {
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         self.left = self.left.checked_sub(1)?;
-        let item = self.next_str();
+        let item = match self.next_in_window() {
+            Some(text) => Ok(text),
+            None => self.next_str(),
+        };
         self.index += 1;
         if item.is_err() {
             self.left = 0;

@@ -58,6 +58,7 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+mod ahead;
 mod cache;
 mod config;
 mod error;

@@ -12,7 +12,7 @@ use weightmap_core::{Advice, Backing, Gguf, ModelData};
 
 use crate::config::MmapConfig;
 use crate::error::{Error, FileKind, Result};
-use crate::header::{read_header, HeaderBytes};
+use crate::header::{index_mapping, read_header, HeaderBytes};
 use crate::mmap::{open_regular, MmapFile};
 use crate::sys;
 
@@ -66,6 +66,10 @@ pub struct SourceConfig {
     /// against endless sources such as `/dev/zero`, which memory overcommit would otherwise
     /// let grow until the out-of-memory killer steps in.
     pub max_heap_size: u64,
+    /// While [`ModelSource::open_trusted`] parses a header larger than 256 KiB in place, fault
+    /// in the mapping's pages just ahead of the parser on a helper thread. On by default; with
+    /// it off, everything happens on the calling thread.
+    pub read_ahead: bool,
 }
 
 impl Default for SourceConfig {
@@ -75,6 +79,7 @@ impl Default for SourceConfig {
             no_mmap: false,
             min_mmap_size: MIN_MMAP_SIZE,
             max_heap_size: DEFAULT_MAX_HEAP_SIZE,
+            read_ahead: true,
         }
     }
 }
@@ -225,6 +230,49 @@ impl ModelSource {
             path: path.into(),
             source,
         })
+    }
+
+    /// Maps the whole file at `path` as a trusted mapping and parses it in place: the
+    /// zero-copy path, where strings and tensors borrow the mapping itself. While a large
+    /// header is parsed, a helper thread faults in the pages just ahead of the parser
+    /// ([`SourceConfig::read_ahead`]).
+    ///
+    /// # Safety
+    /// As [`MmapFile::open`]: the file must be neither modified nor truncated while it is
+    /// mapped.
+    ///
+    /// # Errors
+    /// [`Error::Parse`] for an invalid file, and the errors of [`MmapFile::open_with`].
+    pub unsafe fn open_trusted(path: impl AsRef<Path>) -> Result<Gguf<ModelSource>> {
+        // SAFETY: the caller takes on the contract of this function, which is open's.
+        unsafe { Self::open_trusted_with(path, &SourceConfig::default()) }
+    }
+
+    /// [`open_trusted`](Self::open_trusted) with the mapping configured. Only
+    /// [`SourceConfig::mmap`] and [`SourceConfig::read_ahead`] apply: the file is mapped
+    /// whatever its size.
+    ///
+    /// # Safety
+    /// As [`MmapFile::open`].
+    ///
+    /// # Errors
+    /// As [`open_trusted`](Self::open_trusted).
+    pub unsafe fn open_trusted_with(
+        path: impl AsRef<Path>,
+        config: &SourceConfig,
+    ) -> Result<Gguf<ModelSource>> {
+        let path = path.as_ref();
+        // SAFETY: the caller takes on the contract of this function, which is open_with's.
+        let map = unsafe { MmapFile::open_with(path, &config.mmap) }?;
+        let parse_error = |source| Error::Parse {
+            path: path.into(),
+            source,
+        };
+        let index = index_mapping(map.as_slice(), config.read_ahead).map_err(parse_error)?;
+        let source = ModelSource {
+            inner: Inner::Trusted(map),
+        };
+        Gguf::from_index(index, source).map_err(parse_error)
     }
 
     /// Maps the whole file at `path` as a trusted mapping, whatever its size, for the

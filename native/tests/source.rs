@@ -234,6 +234,52 @@ fn the_trusted_mapping_is_parsed_in_place() {
 }
 
 #[test]
+fn open_trusted_parses_a_long_header_in_place_with_or_without_the_prefault_helper() {
+    let dir = scratch();
+    // About 3 MiB of header: parsed in steps while a helper faults in the pages ahead.
+    let path = write_model(dir.path(), "long.gguf", 100_000, 90_000);
+    let bytes = std::fs::read(&path).unwrap();
+    let expected = Gguf::parse(&bytes[..]).unwrap();
+    for read_ahead in [true, false] {
+        let config = SourceConfig {
+            read_ahead,
+            ..SourceConfig::default()
+        };
+        // SAFETY: nothing modifies this test's file while it is mapped.
+        let gguf = unsafe { ModelSource::open_trusted_with(&path, &config) }.unwrap();
+        let map = gguf.data().as_mmap().unwrap();
+        assert!(map.is_trusted());
+        assert!(
+            gguf.metadata().eq(expected.metadata()),
+            "read_ahead {read_ahead}"
+        );
+        assert!(gguf.tensors().eq(expected.tensors()));
+        assert!(contains(
+            map.as_slice(),
+            gguf.architecture().unwrap().as_bytes()
+        ));
+        assert!(contains(
+            map.as_slice(),
+            gguf.tensor("data").unwrap().bytes()
+        ));
+    }
+    // Invalid files are parse errors here too.
+    let raw = write_patterned(dir.path(), "raw.bin", 1 << 20);
+    // SAFETY: as above.
+    let e = unsafe { ModelSource::open_trusted(&raw) }.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Parse {
+                source: ParseError::BadMagic { .. },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
 fn seed_names_work_on_every_backing() {
     let dir = scratch();
     let bytes = weightmap_core::testing::sample_file();

@@ -7,7 +7,7 @@
 //! - `mapped`: the zero-copy path, `unsafe MmapFile::open` and `Gguf::parse` in place.
 
 use weightmap_core::Gguf;
-use weightmap_native::{MmapFile, ModelSource};
+use weightmap_native::{MmapFile, ModelSource, SourceConfig};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -18,11 +18,32 @@ fn main() {
     let mode = args.next().unwrap_or_else(|| "memory".into());
     let mut bytes = std::fs::read(&path).expect("read file");
     bytes.truncate(64 << 20);
+    let serial = SourceConfig {
+        read_ahead: false,
+        ..SourceConfig::default()
+    };
     let start = std::time::Instant::now();
+    let mut times = Vec::with_capacity(n);
     for _ in 0..n {
+        let one = std::time::Instant::now();
         let tensors = match mode.as_str() {
             "safe" => ModelSource::open(&path).expect("valid GGUF").tensor_count(),
+            "safe-serial" => ModelSource::open_with(&path, &serial)
+                .expect("valid GGUF")
+                .tensor_count(),
+            "mapped-serial" => {
+                // SAFETY: nothing modifies the profiled file while it is mapped.
+                unsafe { ModelSource::open_trusted_with(&path, &serial) }
+                    .expect("valid GGUF")
+                    .tensor_count()
+            }
             "mapped" => {
+                // SAFETY: nothing modifies the profiled file while it is mapped.
+                unsafe { ModelSource::open_trusted(&path) }
+                    .expect("valid GGUF")
+                    .tensor_count()
+            }
+            "in-place" => {
                 // SAFETY: nothing modifies the profiled file while it is mapped.
                 let map = unsafe { MmapFile::open(&path) }.expect("map");
                 Gguf::parse(map).expect("valid GGUF").tensor_count()
@@ -32,9 +53,16 @@ fn main() {
                 .tensor_count(),
         };
         std::hint::black_box(tensors);
+        times.push(one.elapsed());
     }
+    times.sort();
+    let ms = |i: usize| times[i.min(n - 1)].as_secs_f64() * 1e3;
     println!(
-        "{mode}: {:.3} ms per parse",
-        start.elapsed().as_secs_f64() * 1e3 / n as f64
+        "{mode}: {:.3} ms per parse (p50 {:.3}, p90 {:.3}, p99 {:.3}, max {:.3})",
+        start.elapsed().as_secs_f64() * 1e3 / n as f64,
+        ms(n / 2),
+        ms(n * 9 / 10),
+        ms(n * 99 / 100),
+        ms(n - 1)
     );
 }

@@ -9,8 +9,8 @@
 //! element (every vocabulary string, checked as UTF-8 by every parser). Times are medians over
 //! N runs (default 20) after one warm-up run, with the file in the page cache.
 //!
-//! weightmap runs twice: the zero-copy path (`unsafe MmapFile::open`, the file trusted and
-//! parsed in place) and the safe path (`ModelSource::open`: the header read into owned memory
+//! weightmap runs twice: the zero-copy path (`unsafe ModelSource::open_trusted`, the file
+//! trusted and parsed in place) and the safe path (`ModelSource::open`: the header read into owned memory
 //! with positioned reads and parsed there, the tensor data mapped). ggus parses a memory map,
 //! candle reads through a BufReader, gguf-rs-lib through its own buffered reader. The last
 //! lines, `ratios:` (peers against the zero-copy path) and `safe-ratios:` (against the safe
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use peak_alloc::PeakAlloc;
 use weightmap_core::Gguf;
-use weightmap_native::{MmapFile, ModelSource};
+use weightmap_native::ModelSource;
 use weightmap_tests::checksum;
 use weightmap_tests::peers::{candle_index, gguf_rs_lib_index, ggus_index};
 
@@ -33,8 +33,7 @@ type Parser = fn(&Path, bool) -> Result<u64, String>;
 /// The zero-copy path: the whole file mapped, trusted and parsed in place.
 fn weightmap_index(path: &Path, deep: bool) -> Result<u64, String> {
     // SAFETY: nothing modifies the benchmark's input file while it is mapped.
-    let map = unsafe { MmapFile::open(path) }.map_err(|e| e.to_string())?;
-    let gguf = Gguf::parse(map).map_err(|e| e.to_string())?;
+    let gguf = unsafe { ModelSource::open_trusted(path) }.map_err(|e| e.to_string())?;
     Ok(checksum::of_gguf(gguf.view(), deep))
 }
 
