@@ -82,8 +82,12 @@ impl<D: ModelData> Gguf<D> {
     /// answers, never a panic.
     ///
     /// # Errors
+    /// [`Error::NoTrustedHeader`] for data that offers no header, and
     /// [`Error::TensorOutOfBounds`] for the first tensor (in file order) whose data is missing.
     pub fn from_index(index: GgufIndex, data: D) -> Result<Self> {
+        if data.header().is_none() {
+            return Err(Error::NoTrustedHeader);
+        }
         let gguf = Gguf { data, index };
         let view = gguf.view();
         for info in view.tensors() {

@@ -73,10 +73,14 @@
 //! appear in any order with gaps, as long as they do not overlap. String values are checked for
 //! UTF-8 only when read ([`GgufStr::to_str`], [`Strings`]).
 //!
-//! The parse reads each byte of the header once: names are hashed as they are read, sort keys
-//! are those hashes, and UTF-8 windows are never checked twice. So even bytes that change
-//! while they are parsed cannot make it panic; what keeps a `&str` valid afterwards is
-//! [`ModelData::header`]'s promise that the bytes do not change.
+//! No step of the parse depends on two reads of the same byte agreeing: sort keys are hashes
+//! taken once as names are read, and where a byte is read again (a duplicate check, a window
+//! of strings that failed its SIMD check) a different answer changes a result, never the
+//! control flow. So even bytes that change while they are parsed cannot make it panic. What
+//! keeps a `&str` valid afterwards is the promise that the bytes do not change: the parsers
+//! trust the slices they are given ([`GgufView::parse`], [`IndexBuilder::parse`]) and
+//! [`ModelData::header`]. Hand them memory this process owns or a mapping whose file nobody
+//! modifies.
 //!
 //! # Cargo features
 //! - `alloc` (default): [`Gguf`], [`GgufIndex`], [`IndexBuilder`], [`TensorHandle`]: the

@@ -70,8 +70,9 @@ impl<'data> Strings<'data> {
         self.window.get(from..to)
     }
 
-    /// The next string when its prefix and text lie inside the checked window: the common
-    /// case, kept small so that it inlines into the caller's loop.
+    /// The next string when its text lies inside the checked window (its length prefix is
+    /// read from the array's bytes): the common case, kept small so that it inlines into the
+    /// caller's loop.
     #[inline(always)]
     fn next_in_window(&mut self) -> Option<&'data str> {
         let prefix = self.data.get(self.pos..)?.first_chunk::<8>()?;

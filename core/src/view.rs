@@ -89,7 +89,9 @@ impl<'data> GgufView<'data> {
     }
 
     /// Parses and validates a whole file without allocating, including that every tensor's
-    /// data lies inside `bytes`.
+    /// data lies inside `bytes`. Strings handed out point into `bytes`, so they must not
+    /// change while the view lives (bytes of a mapping of a file others may write do:
+    /// parse a copy of them).
     ///
     /// # Errors
     /// Every validation error of the format except duplicates and overlaps (see the type's

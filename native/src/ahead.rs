@@ -44,10 +44,14 @@ impl Prefault {
         }
     }
 
-    /// Tells the helper to stop at its next chunk.
-    pub(crate) fn stop(&self, helper: &Thread) {
-        self.stop.store(true, Ordering::Release);
-        helper.unpark();
+    /// A guard that tells the helper to stop at its next chunk when it is dropped, whether
+    /// the parser returns or unwinds (a scope waits for its threads, so a helper left running
+    /// would keep the parser's panic waiting forever).
+    pub(crate) fn stopper<'a>(&'a self, helper: &'a Thread) -> Stopper<'a> {
+        Stopper {
+            prefault: self,
+            helper,
+        }
     }
 
     /// The helper's loop: faults in the pages of `bytes` from `from` on, as far as allowed.
@@ -63,6 +67,19 @@ impl Prefault {
             touch(bytes, at, to);
             at = to;
         }
+    }
+}
+
+/// Stops a helper when dropped ([`Prefault::stopper`]).
+pub(crate) struct Stopper<'a> {
+    prefault: &'a Prefault,
+    helper: &'a Thread,
+}
+
+impl Drop for Stopper<'_> {
+    fn drop(&mut self) {
+        self.prefault.stop.store(true, Ordering::Release);
+        self.helper.unpark();
     }
 }
 

@@ -131,6 +131,17 @@ pub enum Error {
         /// The limit in bytes.
         limit: u64,
     },
+    /// The file's header asks for more bytes than the limit for a header read into memory
+    /// (a crafted count, most likely).
+    #[error("{}: the header asks for {needed} bytes, more than the {limit} allowed (SourceConfig::max_header_size)", path.display())]
+    HeaderTooLarge {
+        /// The path given.
+        path: PathBuf,
+        /// The bytes the parser asked for.
+        needed: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// The operating system refused the mapping.
     #[error("{}: mmap of {size} bytes failed: {source}", path.display())]
     MapFailed {
@@ -243,6 +254,7 @@ impl Error {
             | Error::NotAFile { path, .. }
             | Error::FileTooLarge { path, .. }
             | Error::HeapLimit { path, .. }
+            | Error::HeaderTooLarge { path, .. }
             | Error::MapFailed { path, .. }
             | Error::InvalidRange { path, .. }
             | Error::Changed { path, .. }

@@ -52,24 +52,83 @@ impl Deref for HeaderBytes {
     }
 }
 
-/// What the parser says of a prefix: done, give me `needed` bytes, or no.
+/// What the parser says of a prefix: done, or give me `needed` bytes.
 enum Step {
     Done(GgufIndex),
     More(usize),
-    Fail(ParseError),
 }
 
-/// Parses `prefix` on; `More` only for a request that a file of `file_len` bytes can meet.
-fn step(builder: &mut IndexBuilder, prefix: &[u8], file_len: usize) -> Step {
-    match builder.parse(prefix) {
-        Ok(index) => Step::Done(index),
-        Err(ParseError::Truncated { needed, .. })
-            if needed <= file_len as u64 && needed > prefix.len() as u64 =>
-        {
+/// A header being read: the file, how long it is, and the parser going through it.
+struct Reading<'a> {
+    path: &'a Path,
+    file: &'a File,
+    /// The file's length; lowered to the bytes actually there if a read ends early (the file
+    /// shrank meanwhile).
+    file_len: usize,
+    /// The most header bytes to read ([`SourceConfig::max_header_size`](crate::SourceConfig)).
+    limit: usize,
+    builder: IndexBuilder,
+}
+
+impl Reading<'_> {
+    /// Parses `prefix` (the file's first bytes) on from where the last step stopped.
+    ///
+    /// # Errors
+    /// The parser's error; for a file that ends before its header does, [`ParseError::Truncated`]
+    /// with the file's length; [`Error::HeaderTooLarge`] past the limit.
+    fn step(&mut self, prefix: &[u8]) -> Result<Step> {
+        let error = match self.builder.parse(prefix) {
+            Ok(index) => return Ok(Step::Done(index)),
+            Err(ParseError::Truncated {
+                needed,
+                section,
+                within,
+                ..
+            }) if needed > self.file_len as u64 || prefix.len() >= self.file_len => {
+                ParseError::Truncated {
+                    needed,
+                    have: self.file_len as u64,
+                    section,
+                    within,
+                }
+            }
+            Err(ParseError::Truncated { needed, .. }) if needed > self.limit as u64 => {
+                return Err(Error::HeaderTooLarge {
+                    path: self.path.into(),
+                    needed,
+                    limit: self.limit as u64,
+                })
+            }
             // ok: needed <= file_len, a usize
-            Step::More(needed as usize)
+            Err(ParseError::Truncated { needed, .. }) => return Ok(Step::More(needed as usize)),
+            Err(e) => e,
+        };
+        Err(Error::Parse {
+            path: self.path.into(),
+            source: error,
+        })
+    }
+
+    /// Reads the file from `offset` into `buf` until it is full or the file ends; a short read
+    /// means the file ends there now.
+    fn read(&mut self, buf: &mut [u8], offset: usize) -> Result<usize> {
+        let n = sys::read_into(self.file, buf, offset as u64).map_err(|source| Error::Io {
+            path: self.path.into(),
+            source,
+        })?;
+        if n < buf.len() {
+            self.file_len = self.file_len.min(offset + n);
         }
-        Err(e) => Step::Fail(e),
+        Ok(n)
+    }
+
+    /// How far to read when the parser asks for `needed` bytes and `have` are read: what it
+    /// asked for and a step more (as long as what is read, from 256 KiB to 1 MiB).
+    fn goal(&self, needed: usize, have: usize) -> usize {
+        needed
+            .saturating_add(have.clamp(FIRST_READ, STEP))
+            .min(self.file_len)
+            .min(self.limit)
     }
 }
 
@@ -78,63 +137,55 @@ fn step(builder: &mut IndexBuilder, prefix: &[u8], file_len: usize) -> Step {
 ///
 /// Each time the parser stops for lack of bytes, the buffer grows to what it asked for plus a
 /// step (as long as the buffer, from 256 KiB to 1 MiB), so a header of `n` bytes takes about
-/// `n / 1 MiB` reads and at most 1 MiB is read past it (and given back). Reading ahead on a
+/// `n / 1 MiB` reads and at most 1 MiB is read past it (and given back). Past the 64 MiB
+/// reservation the buffer is a `Vec` that at least doubles at each step. Reading ahead on a
 /// helper thread was tried and lost here: the wake-ups cost more than the overlap saved.
 ///
 /// # Errors
 /// [`Error::Parse`] for an invalid header (a file that ends before its header does reports
-/// [`ParseError::Truncated`] with its length), [`Error::Io`] if a read fails.
+/// [`ParseError::Truncated`] with its length), [`Error::HeaderTooLarge`] for a header asking
+/// for more than `limit` bytes, [`Error::Io`] if a read fails.
 pub(crate) fn read_header(
     path: &Path,
     file: &File,
     file_len: u64,
+    limit: u64,
 ) -> Result<(HeaderBytes, GgufIndex)> {
-    let io_error = |source| Error::Io {
-        path: path.into(),
-        source,
+    let mut reading = Reading {
+        path,
+        file,
+        file_len: usize::try_from(file_len).unwrap_or(usize::MAX),
+        limit: usize::try_from(limit).unwrap_or(usize::MAX),
+        builder: IndexBuilder::new(),
     };
-    let parse_error = |source| Error::Parse {
-        path: path.into(),
-        source,
-    };
-    let file_len = usize::try_from(file_len).unwrap_or(usize::MAX);
-    let mut first = Vec::new();
-    sys::fill_to(file, &mut first, FIRST_READ.min(file_len)).map_err(io_error)?;
-    let mut builder = IndexBuilder::new();
-    let needed = match step(&mut builder, &first, file_len) {
+    let mut first = vec![0u8; FIRST_READ.min(reading.file_len)];
+    let n = reading.read(&mut first, 0)?;
+    first.truncate(n);
+    let needed = match reading.step(&first)? {
         Step::Done(index) => {
-            let header = header_len(&index, first.len());
-            first.truncate(header);
+            first.truncate(header_len(&index, first.len()));
             return Ok((HeaderBytes::Heap(first.into_boxed_slice()), index));
         }
         Step::More(needed) => needed,
-        Step::Fail(e) => return Err(parse_error(e)),
     };
-    let Some((mut map, start)) = reserve(&first, file_len) else {
-        return read_on_heap(file, first, builder, needed, file_len, path);
+    let Some((mut map, start)) = reserve(&first, reading.file_len) else {
+        return read_on_heap(&mut reading, first, needed);
     };
-    let (outcome, read) = read_in_steps(
-        file,
-        &mut map,
-        start,
-        first.len(),
-        file_len,
-        &mut builder,
-        needed,
-    );
-    match outcome {
-        Ok(Step::Done(index)) => {
+    match read_in_steps(&mut reading, &mut map, start, first.len(), needed)? {
+        (Step::Done(index), read) => {
             let header = header_len(&index, read);
             tracing::debug!(path = %path.display(), header, read, "header read into memory");
-            Ok((finish(map, start, header, read), index))
+            let header = finish(map, start, header, read).map_err(|source| Error::Io {
+                path: path.into(),
+                source,
+            })?;
+            Ok((header, index))
         }
         // A header past the reservation (more than 64 MiB): on the heap from here.
-        Ok(Step::More(needed)) => {
+        (Step::More(needed), read) => {
             let bytes = map.get(start..start + read).unwrap_or(&[]).to_vec();
-            read_on_heap(file, bytes, builder, needed, file_len, path)
+            read_on_heap(&mut reading, bytes, needed)
         }
-        Ok(Step::Fail(e)) => Err(parse_error(e)),
-        Err(e) => Err(io_error(e)),
     }
 }
 
@@ -163,90 +214,64 @@ fn reserve(first: &[u8], file_len: usize) -> Option<(MmapMut, usize)> {
     Some((map, start))
 }
 
-/// The room for the header in `map` from `start`.
-fn room(map: &MmapMut, start: usize, file_len: usize) -> usize {
-    map.len().saturating_sub(start).min(file_len)
-}
-
-/// Parses `map[start..]` (which holds `have` bytes) in steps on this thread, reading what the
-/// parser asks for and a step more each time.
+/// Parses `map[start..]` (which holds `have` bytes) in steps, reading what the parser asks
+/// for and a step more each time. Returns the last step and the bytes read: `More` when the
+/// header outgrows the mapping.
 fn read_in_steps(
-    file: &File,
+    reading: &mut Reading<'_>,
     map: &mut MmapMut,
     start: usize,
     mut have: usize,
-    file_len: usize,
-    builder: &mut IndexBuilder,
     mut needed: usize,
-) -> (std::io::Result<Step>, usize) {
-    let cap = room(map, start, file_len);
+) -> Result<(Step, usize)> {
+    let cap = map.len().saturating_sub(start);
     loop {
-        if needed > cap {
-            return (Ok(Step::More(needed)), have);
-        }
-        let goal = needed.saturating_add(have.clamp(FIRST_READ, STEP)).min(cap);
-        let Some(room) = map.get_mut(start..start + goal) else {
-            return (Ok(Step::More(needed)), have);
+        let goal = reading.goal(needed, have);
+        let Some(room) = map.get_mut(start..start + goal).filter(|_| needed <= cap) else {
+            return Ok((Step::More(needed), have));
         };
-        match sys::read_into(file, &mut room[have..], have as u64) {
-            Ok(n) => have += n,
-            Err(e) => return (Err(e), have),
+        if let Some(unread) = room.get_mut(have..) {
+            have += reading.read(unread, have)?;
         }
-        match step(builder, &room[..have], file_len) {
-            Step::More(n) if have >= needed => needed = n,
-            other => return (Ok(other), have),
+        match reading.step(room.get(..have).unwrap_or(&[]))? {
+            Step::More(n) => needed = n,
+            done => return Ok((done, have)),
         }
     }
 }
 
-/// Parses `bytes` (the first bytes of a file of `file_len`) on, growing a `Vec` as the parser
-/// asks: the fallback when no huge buffer can be had, or the header outgrows it.
+/// Parses `bytes` (the file's first bytes) on, growing a `Vec` (at least doubling it) as the
+/// parser asks: the fallback when no mapping can be had, or the header outgrows it.
 fn read_on_heap(
-    file: &File,
+    reading: &mut Reading<'_>,
     mut bytes: Vec<u8>,
-    mut builder: IndexBuilder,
     mut needed: usize,
-    file_len: usize,
-    path: &Path,
 ) -> Result<(HeaderBytes, GgufIndex)> {
     loop {
-        let goal = needed
-            .saturating_add(bytes.len().clamp(FIRST_READ, STEP))
-            .min(file_len);
-        sys::fill_to(file, &mut bytes, goal).map_err(|source| Error::Io {
-            path: path.into(),
-            source,
-        })?;
-        match step(&mut builder, &bytes, file_len) {
+        let goal = reading.goal(needed, bytes.len()).max(
+            bytes
+                .len()
+                .saturating_mul(2)
+                .min(reading.file_len)
+                .min(reading.limit),
+        );
+        let have = bytes.len();
+        bytes.resize(goal.max(have), 0);
+        let n = reading.read(bytes.get_mut(have..).unwrap_or(&mut []), have)?;
+        bytes.truncate(have + n);
+        match reading.step(&bytes)? {
             Step::Done(index) => {
                 bytes.truncate(header_len(&index, bytes.len()));
                 return Ok((HeaderBytes::Heap(bytes.into_boxed_slice()), index));
             }
-            Step::More(n) if bytes.len() >= needed => needed = n,
-            Step::More(_) => {
-                // The file ended before the bytes asked for: report what the parser says.
-                let source = IndexBuilder::new()
-                    .parse(&bytes)
-                    .err()
-                    .unwrap_or(ParseError::NoTrustedHeader);
-                return Err(Error::Parse {
-                    path: path.into(),
-                    source,
-                });
-            }
-            Step::Fail(source) => {
-                return Err(Error::Parse {
-                    path: path.into(),
-                    source,
-                })
-            }
+            Step::More(n) => needed = n,
         }
     }
 }
 
 /// The first `header` bytes from `start`, kept read-only; the `read - header` bytes read past
 /// them given back.
-fn finish(map: MmapMut, start: usize, header: usize, read: usize) -> HeaderBytes {
+fn finish(map: MmapMut, start: usize, header: usize, read: usize) -> std::io::Result<HeaderBytes> {
     let keep = (start + header).next_multiple_of(sys::page_size());
     let spare = (start + read).saturating_sub(keep);
     #[cfg(unix)]
@@ -258,14 +283,11 @@ fn finish(map: MmapMut, start: usize, header: usize, read: usize) -> HeaderBytes
     }
     #[cfg(not(unix))]
     let _ = (keep, spare);
-    match map.make_read_only() {
-        Ok(map) => HeaderBytes::Mapped {
-            map,
-            start,
-            len: header,
-        },
-        Err(_) => HeaderBytes::Heap(Box::default()),
-    }
+    Ok(HeaderBytes::Mapped {
+        map: map.make_read_only()?,
+        start,
+        len: header,
+    })
 }
 
 /// Parses the header of a trusted mapping in place, in steps, while (with `parallel`) a
@@ -280,35 +302,42 @@ pub(crate) fn index_mapping(
 ) -> std::result::Result<GgufIndex, ParseError> {
     let len = bytes.len();
     let mut builder = IndexBuilder::new();
-    let first = FIRST_READ.min(len);
-    let mut needed = match step(&mut builder, bytes.get(..first).unwrap_or(&[]), len) {
-        Step::Done(index) => return Ok(index),
-        Step::More(needed) => needed,
-        Step::Fail(e) => return Err(e),
+    // Parses the first `have` bytes on: the bytes asked for next, or the end.
+    let mut step = |have: usize| match builder.parse(bytes.get(..have).unwrap_or(&[])) {
+        Err(ParseError::Truncated { needed, .. }) if needed <= len as u64 && have < len => {
+            // ok: needed <= len, a usize
+            Ok(Err(needed as usize))
+        }
+        other => other.map(Ok),
     };
-    if !parallel {
-        return builder.parse(bytes);
-    }
+    let first = FIRST_READ.min(len);
+    let needed = match step(first)? {
+        Ok(index) => return Ok(index),
+        Err(needed) => needed,
+    };
     let prefault = Prefault::new(needed.saturating_add(AHEAD).min(len));
     std::thread::scope(|scope| {
-        let helper = std::thread::Builder::new()
-            .name("weightmap-prefault".into())
-            .spawn_scoped(scope, || prefault.run(bytes, first));
-        let Ok(helper) = helper else {
-            return builder.parse(bytes);
+        let helper = if parallel {
+            std::thread::Builder::new()
+                .name("weightmap-prefault".into())
+                .spawn_scoped(scope, || prefault.run(bytes, first))
+                .ok()
+        } else {
+            None
         };
-        let helper = helper.thread().clone();
-        let result = loop {
-            // Parse what was asked for and a step more, then let the helper run further.
+        // Stops the helper however this scope is left, a panic included.
+        let _stop = helper.as_ref().map(|h| prefault.stopper(h.thread()));
+        let mut needed = needed;
+        loop {
+            // Parse what was asked for and a step more, and let the helper run further.
             let have = needed.saturating_add(STEP).min(len);
-            prefault.allow(have.saturating_add(AHEAD).min(len), &helper);
-            match step(&mut builder, bytes.get(..have).unwrap_or(&[]), len) {
-                Step::Done(index) => break Ok(index),
-                Step::More(n) => needed = n,
-                Step::Fail(e) => break Err(e),
+            if let Some(h) = &helper {
+                prefault.allow(have.saturating_add(AHEAD).min(len), h.thread());
             }
-        };
-        prefault.stop(&helper);
-        result
+            match step(have)? {
+                Ok(index) => return Ok(index),
+                Err(n) => needed = n,
+            }
+        }
     })
 }

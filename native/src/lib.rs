@@ -33,9 +33,12 @@
 //! A mapping shows the file as it is on disk *now*, so another process writing it changes
 //! bytes under slices Rust assumes immutable, and truncating it makes touched pages raise
 //! `SIGBUS`. The safe API never lets that reach a parser: [`ModelSource::open`] parses a
-//! private copy of the header, and mappings safe code can make are untrusted, exposed only as
-//! bytes and numbers (every bit pattern a valid value), so a concurrent writer changes the
-//! numbers read, never the parse. The zero-copy path that parses the mapping in place
+//! private copy of the header, and mappings safe code can make are untrusted: parsers refuse
+//! them, and weightmap reads them only as bytes and numbers (every bit pattern a valid value),
+//! so a concurrent writer changes the numbers read, never the parse. What stays open is what
+//! every loader that hands out mapped bytes as `&[u8]` leaves open: code that validates those
+//! bytes itself (as UTF-8, or by parsing them) must copy them first; see
+//! [`MmapFile`'s safety section](MmapFile#safety-files-that-change-while-mapped). The zero-copy path that parses the mapping in place
 //! ([`MmapFile::open`], [`ModelSource::open_mmap`], [`MmapCache::new_trusted`]) is `unsafe`
 //! with memmap2's contract: the file is neither modified nor truncated while mapped. Replace
 //! model files by writing a new file and renaming it over the old one (the mapping keeps the
@@ -79,7 +82,10 @@ pub use mmap::{HugePages, MmapFile};
 pub use pages::Rounding;
 pub use prefetch::{Prefetch, TouchReport};
 pub use residency::{resident_set_size, PageFaults, Residency};
-pub use source::{HeapReason, ModelSource, SourceConfig, DEFAULT_MAX_HEAP_SIZE, MIN_MMAP_SIZE};
+pub use source::{
+    HeapReason, ModelSource, SourceConfig, DEFAULT_MAX_HEADER_SIZE, DEFAULT_MAX_HEAP_SIZE,
+    MIN_MMAP_SIZE,
+};
 pub use weightmap_core::{Advice, Backing, ModelData};
 
 /// The size of a virtual-memory page here: the unit of residency, release and advice.

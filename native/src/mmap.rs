@@ -50,10 +50,17 @@ pub enum HugePages {
 ///   zero-copy path.
 /// - **Untrusted** ([`MmapFile::open_untrusted`], safe, and the tensor-data mappings of
 ///   [`ModelSource::open`](crate::ModelSource::open)): nothing is promised, so the mapping is
-///   exposed only as bytes and numbers, where every bit pattern is a valid value:
-///   [`ModelData::header`] is `None` and parsers refuse it. A concurrent writer changes the
-///   numbers read, not what the program does with them. Copy bytes before validating them
-///   yourself (as UTF-8, say).
+///   meant to be read only as bytes and numbers, where every bit pattern is a valid value:
+///   [`ModelData::header`] is `None`, so [`Gguf::parse`](weightmap_core::Gguf::parse)
+///   refuses it, and weightmap never builds a string or checks a length from its bytes.
+///
+/// What stays open with an untrusted mapping, as with every loader that hands out mapped bytes
+/// as `&[u8]`: Rust's rules assume the bytes behind a `&[u8]` do not change, and a concurrent
+/// writer breaks that assumption. weightmap's own code never depends on two reads of mapped
+/// tensor data agreeing; your code should not either. Copy bytes before validating them
+/// (as UTF-8, or by parsing them: `GgufView::parse(file.as_slice())` would trust them), and
+/// expect `SIGBUS` if the file is truncated while a page is read. Where that is not good
+/// enough, read the file into the heap ([`SourceConfig::no_mmap`](crate::SourceConfig::no_mmap)).
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -192,10 +199,10 @@ impl MmapFile {
             // SAFETY: the mapping is read-only and private, and the file stays open for its
             // lifetime. memmap2 leaves to the caller that the file is not modified while
             // mapped. A trusted mapping has that promise from the caller of the `unsafe`
-            // constructor that asked for it. An untrusted one has none, and is only ever
-            // exposed as plain bytes and numbers (every bit pattern valid; `header()` is None,
-            // so no parser builds strings from it or relies on two reads agreeing): a writer
-            // changes the values read, as documented on the type.
+            // constructor that asked for it. An untrusted one has none: that is the accepted,
+            // documented hole of handing out mapped bytes (see the type's safety section),
+            // narrowed by never building strings or lengths from them (`header()` is None)
+            // and by never relying on two reads of them agreeing.
             let map = unsafe { options.map_copy_read_only(&file) }.map_err(|source| {
                 Error::MapFailed {
                     path: path.clone(),

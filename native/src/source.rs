@@ -23,6 +23,10 @@ pub const MIN_MMAP_SIZE: u64 = 64 * 1024;
 /// Default for [`SourceConfig::max_heap_size`]: 64 GiB.
 pub const DEFAULT_MAX_HEAP_SIZE: u64 = 64 << 30;
 
+/// Default for [`SourceConfig::max_header_size`]: 1 GiB, a hundred times the header of a
+/// model with a 256k-token vocabulary.
+pub const DEFAULT_MAX_HEADER_SIZE: u64 = 1 << 30;
+
 /// Why a [`ModelSource`] holds its bytes on the heap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -66,6 +70,10 @@ pub struct SourceConfig {
     /// against endless sources such as `/dev/zero`, which memory overcommit would otherwise
     /// let grow until the out-of-memory killer steps in.
     pub max_heap_size: u64,
+    /// Most bytes of a header read into memory by [`ModelSource::open`]; a header asking for
+    /// more is [`Error::HeaderTooLarge`]. Keeps a crafted count from making the open read a
+    /// whole multi-gigabyte file into memory.
+    pub max_header_size: u64,
     /// While [`ModelSource::open_trusted`] parses a header larger than 256 KiB in place, fault
     /// in the mapping's pages just ahead of the parser on a helper thread. On by default; with
     /// it off, everything happens on the calling thread.
@@ -79,6 +87,7 @@ impl Default for SourceConfig {
             no_mmap: false,
             min_mmap_size: MIN_MMAP_SIZE,
             max_heap_size: DEFAULT_MAX_HEAP_SIZE,
+            max_header_size: DEFAULT_MAX_HEADER_SIZE,
             read_ahead: true,
         }
     }
@@ -189,7 +198,7 @@ impl ModelSource {
     /// Reads the header with positioned reads, parses it, and maps the rest.
     fn open_split(path: &Path, config: &SourceConfig) -> Result<Gguf<ModelSource>> {
         let (file, meta) = open_regular(path)?;
-        let (header, index) = read_header(path, &file, meta.len())?;
+        let (header, index) = read_header(path, &file, meta.len(), config.max_header_size)?;
         // The mapping starts on the page holding the data section.
         let page = sys::page_size() as u64;
         let data_offset = index.layout().data_offset;

@@ -1,5 +1,5 @@
 //! Thin wrappers over the operating-system calls memmap2 does not cover: page size, positioned
-//! reads into a buffer's spare capacity, `mincore`, `posix_fadvise`, `getrusage`,
+//! reads, `mincore`, `posix_fadvise`, `getrusage`,
 //! `RLIMIT_MEMLOCK`, `munlock` and `/proc/self/pagemap`. rustix does the calls it offers;
 //! `mincore` and `getrusage`, which it lacks, go through libc.
 //!
@@ -28,23 +28,6 @@ fn query_page_size() -> usize {
     4096
 }
 
-/// Extends `buf`, which holds the first `buf.len()` bytes of `file`, with the bytes that
-/// follow until it holds at least `goal` bytes or the file ends. Reads go straight into the
-/// spare capacity (no zero-fill first); they may fill it past `goal`.
-pub(crate) fn fill_to(file: &File, buf: &mut Vec<u8>, goal: usize) -> io::Result<()> {
-    buf.try_reserve_exact(goal.saturating_sub(buf.len()))
-        .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
-    while buf.len() < goal {
-        match read_spare(file, buf) {
-            Ok(0) => break, // end of file
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 /// Reads `file` from `offset` into `buf` until it is full or the file ends; returns how many
 /// bytes were read.
 pub(crate) fn read_into(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
@@ -68,21 +51,6 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
 #[cfg(not(unix))]
 fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     std::os::windows::fs::FileExt::seek_read(file, buf, offset)
-}
-
-#[cfg(unix)]
-fn read_spare(file: &File, buf: &mut Vec<u8>) -> io::Result<usize> {
-    let offset = buf.len() as u64;
-    rustix::io::pread(file, rustix::buffer::spare_capacity(buf), offset).map_err(io::Error::from)
-}
-
-#[cfg(not(unix))]
-fn read_spare(file: &File, buf: &mut Vec<u8>) -> io::Result<usize> {
-    use std::os::windows::fs::FileExt;
-    let mut chunk = vec![0u8; buf.capacity() - buf.len()];
-    let n = file.seek_read(&mut chunk, buf.len() as u64)?;
-    buf.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
-    Ok(n)
 }
 
 /// Page-cache residency of `bytes`, one flag per page, appended to `out`.

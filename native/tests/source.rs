@@ -164,6 +164,46 @@ fn invalid_and_truncated_models_are_parse_errors_naming_the_file() {
 }
 
 #[test]
+fn a_header_asking_for_more_than_the_limit_is_refused_before_it_is_read() {
+    let dir = scratch();
+    // A 4 GiB sparse file whose one entry claims 2^28 strings: the parser asks for 2 GiB of
+    // header before reading any of them, more than the default limit of 1 GiB.
+    let mut array = 8u32.to_le_bytes().to_vec();
+    array.extend_from_slice(&(1u64 << 28).to_le_bytes());
+    let bytes = weightmap_core::testing::Builder::default()
+        .kv_raw(b"tokenizer.ggml.tokens", 9, array)
+        .build();
+    let path = dir.path().join("claims-2gib.gguf");
+    std::fs::write(&path, &bytes).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(4 << 30)
+        .unwrap();
+    let start = std::time::Instant::now();
+    let e = ModelSource::open(&path).unwrap_err();
+    assert!(
+        matches!(e, Error::HeaderTooLarge { needed, limit, .. } if needed > 1 << 31 && limit == 1 << 30),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("max_header_size"), "{e}");
+    println!("refused in {:?}", start.elapsed());
+
+    // A real header over a lower limit.
+    let path = write_model(dir.path(), "long.gguf", 100_000, 90_000);
+    let low = SourceConfig {
+        max_header_size: 1 << 20,
+        ..SourceConfig::default()
+    };
+    let e = ModelSource::open_with(&path, &low).unwrap_err();
+    assert!(
+        matches!(e, Error::HeaderTooLarge { limit: 1048576, .. }),
+        "{e:?}"
+    );
+}
+
+#[test]
 fn small_files_and_no_mmap_read_into_the_heap() {
     let dir = scratch();
     let small = write_model(dir.path(), "small.gguf", 1000, 0);

@@ -17,7 +17,8 @@
 use arbitrary::{Arbitrary, Unstructured};
 use weightmap_core::testing::{Builder, RawTensor};
 use weightmap_core::{
-    align_up, checked_range, Array, Endian, Error, GgmlType, Gguf, GgufView, Value, ValueType,
+    align_up, checked_range, Array, Endian, Error, GgmlType, Gguf, GgufView, IndexBuilder, Value,
+    ValueType,
 };
 
 /// Visits every element of an array (recursively), every string as `&str` where valid.
@@ -241,6 +242,49 @@ pub fn check_prefix(data: &[u8]) {
     let full = Gguf::parse_header(data);
     for len in reader_lengths(data, 16) {
         check_prefix_at(data, &full, len);
+    }
+    check_resume(data, &full);
+}
+
+/// Growing a prefix as the parser asks (or to the whole file, when it asks for more), with one
+/// `IndexBuilder` going on from where it stopped each time, ends where a parse of the whole
+/// ends: the same index, or the same error.
+fn check_resume(data: &[u8], full: &Result<Gguf<&[u8]>, Error>) {
+    let mut builder = IndexBuilder::new();
+    let mut len = 0usize;
+    let resumed = loop {
+        match builder.parse(&data[..len]) {
+            Err(Error::Truncated { needed, .. }) if len < data.len() => {
+                assert!(needed > len as u64, "asked for {needed} at {len}");
+                // More than the file holds: the last try is with all of it.
+                len = data.len().min(needed as usize);
+            }
+            other => break other,
+        }
+    };
+    match (&resumed, full) {
+        (Ok(index), Ok(whole)) => {
+            assert_eq!(index.layout(), whole.layout());
+            let view = index.view(data, data, 0);
+            let names = |t: weightmap_core::Tensors<'_>| {
+                t.map(|i| (i.name().to_owned(), i.offset(), i.size()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(names(view.tensors()), names(whole.tensors()));
+            let keys = |e: weightmap_core::Entries<'_>| {
+                e.map(|e| (e.key().to_owned(), e.value_range()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(keys(view.metadata()), keys(whole.metadata()));
+        }
+        // Asking for more than the file holds: the whole file fails too, as truncated.
+        (Err(Error::Truncated { .. }), Err(Error::Truncated { .. })) => {}
+        (Err(a), Err(b)) => assert_eq!(a, b, "resumed and whole parses fail differently"),
+        (a, b) => panic!(
+            "resumed {:?}, whole {:?}",
+            a.as_ref().err(),
+            b.as_ref().err()
+        ),
     }
 }
 
