@@ -28,16 +28,21 @@ pub struct Strings<'data> {
     data: &'data [u8],
     base: usize,
     endian: Endian,
+    key: &'data [u8],
     /// Where the next string's length prefix is in `data`.
     pos: usize,
     left: u64,
     index: u64,
-    key: &'data [u8],
-    /// Checked text starting at byte `window_start` of the array's bytes.
-    window: &'data str,
-    window_start: usize,
+    window: Window<'data>,
+}
+
+/// Checked text: `text` is `data[start..start + text.len()]`.
+#[derive(Clone, Copy)]
+struct Window<'data> {
+    text: &'data str,
+    start: usize,
     /// Bytes the next window spans: doubled after a clean window, reset after a cut one.
-    window_size: usize,
+    size: usize,
 }
 
 /// Window sizes. Under Miri, which runs the SIMD validation thousands of times slower, small
@@ -45,50 +50,19 @@ pub struct Strings<'data> {
 const MIN_WINDOW: usize = if cfg!(miri) { 64 } else { 4 * 1024 };
 const MAX_WINDOW: usize = if cfg!(miri) { 512 } else { 256 * 1024 };
 
-impl<'data> Strings<'data> {
-    pub(crate) fn new(cur: Cursor<'data>, left: u64, key: &'data [u8]) -> Self {
-        Strings {
-            data: cur.data(),
-            base: cur.base(),
-            endian: cur.endian,
-            pos: cur.pos(),
-            left,
-            index: 0,
-            key,
-            window: "",
-            window_start: 0,
-            window_size: MIN_WINDOW,
-        }
-    }
-
-    /// The string at `start..end` of the array's bytes, if the current window covers it.
+impl<'data> Window<'data> {
+    /// The string at `start..end` of the array's bytes, if this window covers it.
     #[inline(always)]
-    fn in_window(&self, start: usize, end: usize) -> Option<&'data str> {
+    fn get(&self, start: usize, end: usize) -> Option<&'data str> {
         // Below the window, the positions wrap around to huge ones, which `get` refuses.
-        let from = start.wrapping_sub(self.window_start);
-        let to = end.wrapping_sub(self.window_start);
-        self.window.get(from..to)
+        let from = start.wrapping_sub(self.start);
+        let to = end.wrapping_sub(self.start);
+        self.text.get(from..to)
     }
 
-    /// The next string when its text lies inside the checked window (its length prefix is
-    /// read from the array's bytes): the common case, kept small so that it inlines into the
-    /// caller's loop.
-    #[inline(always)]
-    fn next_in_window(&mut self) -> Option<&'data str> {
-        let prefix = self.data.get(self.pos..)?.first_chunk::<8>()?;
-        let len = usize::try_from(self.endian.u64(*prefix)).ok()?;
-        let start = self.pos + 8; // ok: the prefix ends inside `data`
-        let end = start.checked_add(len)?;
-        let text = self.in_window(start, end)?;
-        self.pos = end;
-        Some(text)
-    }
-
-    /// Validates a new window starting at `start` and covering at least up to `end`.
-    #[cold]
-    fn refill(&mut self, start: usize, end: usize) {
-        let data = self.data;
-        let mut stop = start.saturating_add(self.window_size).min(data.len());
+    /// A new window of `data` starting at `start` and covering at least up to `end`.
+    fn refill(self, data: &'data [u8], start: usize, end: usize) -> Self {
+        let mut stop = start.saturating_add(self.size).min(data.len());
         // End the window before a character, not inside one: while the byte after it continues
         // a character, back off (at most three bytes), never below the string to cover.
         for _ in 0..3 {
@@ -98,12 +72,12 @@ impl<'data> Strings<'data> {
             }
         }
         let span = data.get(start..stop.max(end)).unwrap_or(&[]);
-        self.window_start = start;
         match simdutf8::basic::from_utf8(span) {
-            Ok(text) => {
-                self.window = text;
-                self.window_size = (self.window_size * 2).min(MAX_WINDOW);
-            }
+            Ok(text) => Window {
+                text,
+                start,
+                size: (self.size * 2).min(MAX_WINDOW),
+            },
             Err(_) => {
                 // Keep the valid part, so the strings before the break still come out fast.
                 // A second read of the same bytes may disagree with the first if they change
@@ -112,38 +86,98 @@ impl<'data> Strings<'data> {
                     Ok(text) => text.len(),
                     Err(e) => e.valid_up_to(),
                 };
-                self.window = span
+                let text = span
                     .get(..valid)
                     .and_then(|v| core::str::from_utf8(v).ok())
                     .unwrap_or("");
-                self.window_size = MIN_WINDOW;
+                Window {
+                    text,
+                    start,
+                    size: MIN_WINDOW,
+                }
             }
         }
     }
+}
 
-    /// The next string the slow way: reading it with all checks, validating a new window.
-    #[cold]
-    fn next_str(&mut self) -> Result<&'data str> {
-        let mut cur =
-            Cursor::new(self.data, self.pos, self.endian, Section::Metadata).with_base(self.base);
-        let s = read_string(&mut cur, self.key)?;
-        let end = cur.pos();
-        self.pos = end;
-        let start = end - s.as_bytes().len(); // ok: the string's bytes end at the cursor
-        if let Some(text) = self.in_window(start, end) {
-            return Ok(text);
+impl<'data> Strings<'data> {
+    pub(crate) fn new(cur: Cursor<'data>, left: u64, key: &'data [u8]) -> Self {
+        Strings {
+            data: cur.data(),
+            base: cur.base(),
+            endian: cur.endian,
+            key,
+            pos: cur.pos(),
+            left,
+            index: 0,
+            window: Window {
+                text: "",
+                start: 0,
+                size: MIN_WINDOW,
+            },
         }
-        self.refill(start, end);
-        if let Some(text) = self.in_window(start, end) {
-            return Ok(text);
-        }
-        // A window starting at this string breaks inside it: check the string alone.
-        core::str::from_utf8(s.as_bytes()).map_err(|_| Error::ElementNotUtf8 {
-            key: Name::new(self.key),
-            index: self.index,
-            offset: s.offset(),
-        })
     }
+
+    /// The next string when its text lies inside the checked window (its length prefix is
+    /// read from the array's bytes): the common case, kept small so that it inlines into the
+    /// caller's loop. Files in the host's byte order only, so that no byte swap sits on the
+    /// chain of loads from one length to the next; others take the slow path.
+    #[inline(always)]
+    fn next_in_window(&mut self) -> Option<&'data str> {
+        if self.endian != Endian::HOST {
+            return None;
+        }
+        let prefix = self.data.get(self.pos..)?.first_chunk::<8>()?;
+        let len = usize::try_from(u64::from_ne_bytes(*prefix)).ok()?;
+        let start = self.pos + 8; // ok: the prefix ends inside `data`
+        let end = start.checked_add(len)?;
+        let text = self.window.get(start, end)?;
+        self.pos = end;
+        Some(text)
+    }
+}
+
+/// Where the slow path reads: the array's bytes and how to name it in errors.
+#[derive(Clone, Copy)]
+struct Source<'data> {
+    data: &'data [u8],
+    base: usize,
+    endian: Endian,
+    key: &'data [u8],
+    index: u64,
+}
+
+/// The next string the slow way: read with all checks, from a new window if need be. It takes
+/// and returns the iterator's state by value (no reference to the iterator), so that the
+/// state can live in registers in the caller's loop.
+#[cold]
+#[inline(never)]
+fn next_slow<'data>(
+    it: Source<'data>,
+    pos: usize,
+    window: Window<'data>,
+) -> (Result<&'data str>, usize, Window<'data>) {
+    let mut cur = Cursor::new(it.data, pos, it.endian, Section::Metadata).with_base(it.base);
+    let s = match read_string(&mut cur, it.key) {
+        Ok(s) => s,
+        Err(e) => return (Err(e), cur.pos(), window),
+    };
+    let end = cur.pos();
+    let start = end - s.as_bytes().len(); // ok: the string's bytes end at the cursor
+    if let Some(text) = window.get(start, end) {
+        return (Ok(text), end, window);
+    }
+    let window = window.refill(it.data, start, end);
+    if let Some(text) = window.get(start, end) {
+        return (Ok(text), end, window);
+    }
+    // A window starting at this string breaks inside it: check the string alone.
+    let item = core::str::from_utf8(s.as_bytes()).map_err(|_| Error::ElementNotUtf8 {
+        key: Name::new(it.key),
+        index: it.index,
+        offset: s.offset(),
+    });
+    (item, end, window)
 }
 
 impl<'data> Iterator for Strings<'data> {
@@ -154,7 +188,18 @@ impl<'data> Iterator for Strings<'data> {
         self.left = self.left.checked_sub(1)?;
         let item = match self.next_in_window() {
             Some(text) => Ok(text),
-            None => self.next_str(),
+            None => {
+                let source = Source {
+                    data: self.data,
+                    base: self.base,
+                    endian: self.endian,
+                    key: self.key,
+                    index: self.index,
+                };
+                let (item, pos, window) = next_slow(source, self.pos, self.window);
+                (self.pos, self.window) = (pos, window);
+                item
+            }
         };
         self.index += 1;
         if item.is_err() {

@@ -21,6 +21,10 @@ use crate::sys;
 /// The first read, into a `Vec`: most small models' headers fit.
 const FIRST_READ: usize = 256 << 10;
 
+/// The first step of a parse in place: short, so that the helper that faults pages in ahead
+/// of the parser starts early.
+const FIRST_STEP: usize = 64 << 10;
+
 /// The most read past what the parser asked for, at each step.
 const STEP: usize = 1 << 20;
 
@@ -310,7 +314,7 @@ pub(crate) fn index_mapping(
         }
         other => other.map(Ok),
     };
-    let first = FIRST_READ.min(len);
+    let first = FIRST_STEP.min(len);
     let needed = match step(first)? {
         Ok(index) => return Ok(index),
         Err(needed) => needed,

@@ -54,6 +54,9 @@ fn main() {
         };
         std::hint::black_box(tensors);
         times.push(one.elapsed());
+        if std::env::var_os("WEIGHTMAP_PRINT_EACH").is_some() {
+            println!("{:.3}", one.elapsed().as_secs_f64() * 1e3);
+        }
     }
     times.sort();
     let ms = |i: usize| times[i.min(n - 1)].as_secs_f64() * 1e3;
