@@ -420,6 +420,18 @@ impl<T: ArrayElement> Iterator for Values<'_, T> {
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.chunks.size_hint()
     }
+
+    /// With the byte order decided once, outside the loop, so that it can be vectorised.
+    fn fold<B, F: FnMut(B, T) -> B>(self, init: B, mut f: F) -> B {
+        match self.endian {
+            Endian::Little => self
+                .chunks
+                .fold(init, |acc, b| f(acc, T::decode(b, Endian::Little))),
+            Endian::Big => self
+                .chunks
+                .fold(init, |acc, b| f(acc, T::decode(b, Endian::Big))),
+        }
+    }
 }
 
 impl<T: ArrayElement> ExactSizeIterator for Values<'_, T> {}
