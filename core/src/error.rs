@@ -3,9 +3,9 @@
 
 use core::fmt;
 
+use crate::dtype::TensorType;
 use crate::format::{ValueType, MAX_ARRAY_DEPTH};
 use crate::ggml::GgmlType;
-use crate::tensor::TensorType;
 
 /// Shorthand for results whose error is [`Error`].
 pub type Result<T, E = Error> = core::result::Result<T, E>;

@@ -5,13 +5,14 @@ use alloc::sync::Arc;
 use core::ops::Range;
 
 use crate::data::ModelData;
+use crate::dtype::TensorType;
 use crate::error::{Error, Name, Result};
 use crate::format::Endian;
 use crate::handle::TensorHandle;
 use crate::index::GgufIndex;
 use crate::layout::Layout;
 use crate::metadata::MetadataEntry;
-use crate::tensor::{Dims, TensorType, TensorView};
+use crate::tensor::{Dims, TensorView};
 use crate::tensor_info::TensorInfo;
 use crate::value::Value;
 use crate::view::{Entries, GgufView, Tensors};

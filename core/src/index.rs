@@ -16,7 +16,6 @@ use crate::layout::{walk, Layout, Pass};
 use crate::metadata::MetadataEntry;
 use crate::tensor_info::TensorInfo;
 use crate::value::{Array, GgufStr, Value};
-use crate::view::GgufView;
 
 /// A metadata value as kept in the index: scalars decoded, strings and arrays as spans.
 #[derive(Debug, Clone, Copy)]
@@ -205,14 +204,6 @@ impl GgufIndex {
             }
         }
         Ok(())
-    }
-
-    /// A view of the file whose header this index was built from: `header` must be those
-    /// bytes (a different header gives wrong answers, never a panic), `data` the bytes that
-    /// start at file offset `data_start` and hold the tensor data (for a whole file in memory,
-    /// the same bytes and 0).
-    pub fn view<'a>(&'a self, header: &'a [u8], data: &'a [u8], data_start: u64) -> GgufView<'a> {
-        GgufView::new(self.layout, header, data, data_start, Some(self))
     }
 
     /// Section offsets, version, byte order and alignment.

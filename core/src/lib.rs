@@ -104,6 +104,7 @@ extern crate std;
 
 mod cursor;
 mod data;
+mod dtype;
 mod error;
 mod format;
 mod ggml;
@@ -128,6 +129,7 @@ mod view;
 pub mod testing;
 
 pub use data::{Advice, Backing, ModelData};
+pub use dtype::TensorType;
 pub use error::{Error, Name, Result, Section};
 pub use format::{
     Endian, ValueType, ALIGNMENT_KEY, DEFAULT_ALIGNMENT, HEADER_SIZE, MAGIC, MAX_ARRAY_DEPTH,
@@ -145,7 +147,7 @@ pub use layout::Layout;
 pub use metadata::MetadataEntry;
 pub use range::{align_up, checked_range};
 pub use strings::Strings;
-pub use tensor::{TensorElement, TensorType, TensorView, MAX_RANK};
+pub use tensor::{TensorElement, TensorView, MAX_RANK};
 pub use tensor_info::TensorInfo;
 pub use value::{Array, ArrayElement, ArrayIter, GgufStr, Value, Values};
 pub use view::{Entries, GgufView, Tensors};

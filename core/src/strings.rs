@@ -4,7 +4,6 @@
 use crate::cursor::Cursor;
 use crate::error::{Error, Name, Result, Section};
 use crate::format::Endian;
-use crate::value::read_string;
 
 /// Iterator over the strings of a string array ([`crate::Array::strings`]), validating each as
 /// UTF-8 as it yields it.
@@ -158,12 +157,12 @@ fn next_slow<'data>(
     window: Window<'data>,
 ) -> (Result<&'data str>, usize, Window<'data>) {
     let mut cur = Cursor::new(it.data, pos, it.endian, Section::Metadata).with_base(it.base);
-    let s = match read_string(&mut cur, it.key) {
-        Ok(s) => s,
+    let bytes = match cur.string() {
+        Ok(bytes) => bytes,
         Err(e) => return (Err(e), cur.pos(), window),
     };
     let end = cur.pos();
-    let start = end - s.as_bytes().len(); // ok: the string's bytes end at the cursor
+    let start = end - bytes.len(); // ok: the string's bytes end at the cursor
     if let Some(text) = window.get(start, end) {
         return (Ok(text), end, window);
     }
@@ -172,10 +171,10 @@ fn next_slow<'data>(
         return (Ok(text), end, window);
     }
     // A window starting at this string breaks inside it: check the string alone.
-    let item = core::str::from_utf8(s.as_bytes()).map_err(|_| Error::ElementNotUtf8 {
+    let item = core::str::from_utf8(bytes).map_err(|_| Error::ElementNotUtf8 {
         key: Name::new(it.key),
         index: it.index,
-        offset: s.offset(),
+        offset: it.base.saturating_add(start) as u64,
     });
     (item, end, window)
 }

@@ -12,68 +12,13 @@ use core::slice::ChunksExact;
 
 use half::{bf16, f16};
 
+use crate::dtype::TensorType;
 use crate::error::{Error, Name, Result};
 use crate::format::Endian;
 use crate::ggml::GgmlType;
 
 /// The most dimensions a [`TensorView`] holds (GGUF allows 4).
 pub const MAX_RANK: usize = 8;
-
-/// The element type of a tensor, whatever the file format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum TensorType {
-    /// A ggml type, as GGUF files store them.
-    Ggml(GgmlType),
-}
-
-impl TensorType {
-    /// The type's name as its format writes it (`F32`, `Q4_K`…).
-    pub const fn name(self) -> &'static str {
-        match self {
-            TensorType::Ggml(t) => t.name(),
-        }
-    }
-
-    /// The ggml type, for a GGUF tensor.
-    pub const fn ggml(self) -> Option<GgmlType> {
-        match self {
-            TensorType::Ggml(t) => Some(t),
-        }
-    }
-
-    /// Elements per block (1 for plain types).
-    pub const fn block_size(self) -> u64 {
-        match self {
-            TensorType::Ggml(t) => t.block_size(),
-        }
-    }
-
-    /// Bytes per block.
-    pub const fn type_size(self) -> u64 {
-        match self {
-            TensorType::Ggml(t) => t.type_size(),
-        }
-    }
-}
-
-impl From<GgmlType> for TensorType {
-    fn from(t: GgmlType) -> Self {
-        TensorType::Ggml(t)
-    }
-}
-
-impl PartialEq<GgmlType> for TensorType {
-    fn eq(&self, other: &GgmlType) -> bool {
-        self.ggml() == Some(*other)
-    }
-}
-
-impl fmt::Display for TensorType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// A tensor's dimensions, row-major: the outermost (slowest-varying) first, at most
 /// [`MAX_RANK`] of them, inline.
@@ -280,17 +225,5 @@ mod tests {
         assert_eq!(Dims::from_ggml(&[]).n_elements(), 1);
         assert_eq!(Dims::new(&[1; 9]), None);
         assert_eq!(&*Dims::new(&[2, 3]).unwrap(), &[2, 3]);
-    }
-
-    #[test]
-    fn tensor_types_compare_with_ggml_types() {
-        let t = TensorType::from(GgmlType::Q4_K);
-        assert_eq!(t, GgmlType::Q4_K);
-        assert_ne!(t, GgmlType::F32);
-        assert_eq!(
-            (t.name(), t.block_size(), t.type_size()),
-            ("Q4_K", 256, 144)
-        );
-        assert_eq!(core::mem::size_of::<TensorType>(), 1);
     }
 }

@@ -8,12 +8,13 @@ use core::ops::Range;
 #[cfg(feature = "alloc")]
 use crate::index::{GgufIndex, IndexedEntry, IndexedTensor};
 
+use crate::dtype::TensorType;
 use crate::error::{Error, Name, Result};
 use crate::format::{Endian, HEADER_SIZE};
 use crate::layout::{walk, Layout, Pass};
 use crate::metadata::{MetadataEntry, MetadataWalker};
 use crate::range::checked_range;
-use crate::tensor::{Dims, TensorType, TensorView};
+use crate::tensor::{Dims, TensorView};
 use crate::tensor_info::{TensorInfo, TensorWalker};
 use crate::value::Value;
 
@@ -60,7 +61,7 @@ impl core::fmt::Debug for GgufView<'_> {
 
 impl<'data> GgufView<'data> {
     #[cfg(feature = "alloc")]
-    pub(crate) fn new(
+    fn new(
         layout: Layout,
         header: &'data [u8],
         data: &'data [u8],
@@ -288,6 +289,17 @@ impl<'data> GgufView<'data> {
         };
         let relative = start.checked_sub(self.data_start).ok_or(out_of_bounds)?;
         checked_range(relative, info.size, self.data.len()).map_err(|_| out_of_bounds)
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl GgufIndex {
+    /// A view of the file whose header this index was built from: `header` must be those
+    /// bytes (a different header gives wrong answers, never a panic), `data` the bytes that
+    /// start at file offset `data_start` and hold the tensor data (for a whole file in memory,
+    /// the same bytes and 0).
+    pub fn view<'a>(&'a self, header: &'a [u8], data: &'a [u8], data_start: u64) -> GgufView<'a> {
+        GgufView::new(*self.layout(), header, data, data_start, Some(self))
     }
 }
 
