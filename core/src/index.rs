@@ -157,26 +157,20 @@ impl GgufIndex {
 
     /// Sorts the lookups, rejecting duplicate names, and checks that no two tensors overlap.
     fn finish(&mut self, header: &[u8]) -> Result<()> {
-        let entry_name = |i: u32| self.entries.get(i as usize).map(|e| span(header, &e.key));
-        if let Some((later, first)) = sort_unique(&mut self.keys, entry_name) {
-            let (Some(a), Some(b)) = (self.entries.get(later), self.entries.get(first)) else {
-                return Ok(());
-            };
+        let key = |e: &IndexedEntry| (span(header, &e.key), e.offset);
+        if let Some((name, offset, first)) = first_duplicate(&mut self.keys, &self.entries, key) {
             return Err(Error::DuplicateKey {
-                key: Name::new(span(header, &a.key)),
-                offset: a.offset,
-                first: b.offset,
+                key: Name::new(name),
+                offset,
+                first,
             });
         }
-        let tensor_name = |i: u32| self.tensors.get(i as usize).map(|t| span(header, &t.name));
-        if let Some((later, first)) = sort_unique(&mut self.names, tensor_name) {
-            let (Some(a), Some(b)) = (self.tensors.get(later), self.tensors.get(first)) else {
-                return Ok(());
-            };
+        let name = |t: &IndexedTensor| (span(header, &t.name), t.info_offset);
+        if let Some((name, offset, first)) = first_duplicate(&mut self.names, &self.tensors, name) {
             return Err(Error::DuplicateTensor {
-                name: Name::new(span(header, &a.name)),
-                offset: a.info_offset,
-                first: b.info_offset,
+                name: Name::new(name),
+                offset,
+                first,
             });
         }
         self.check_overlaps(header)
@@ -330,6 +324,19 @@ fn name_hash(bytes: &[u8]) -> u64 {
         dst.copy_from_slice(rest);
     }
     mix(h ^ u64::from_le_bytes(last))
+}
+
+/// Sorts `pairs` of name hashes and positions in `items`, and returns the first duplicate
+/// name with the offsets of its second and first occurrence. `name` gives an item's name and
+/// offset.
+fn first_duplicate<'h, T>(
+    pairs: &mut [(u64, u32)],
+    items: &'h [T],
+    name: impl Fn(&'h T) -> (&'h [u8], u64),
+) -> Option<(&'h [u8], u64, u64)> {
+    let (later, first) = sort_unique(pairs, |i| items.get(i as usize).map(|t| name(t).0))?;
+    let (text, offset) = name(items.get(later)?);
+    Some((text, offset, name(items.get(first)?).1))
 }
 
 /// Runs of equal hashes longer than this are checked by sorting copies of the names.

@@ -303,6 +303,21 @@ impl GgufIndex {
     }
 }
 
+/// The next item of a walk over validated bytes (which cannot fail; if bytes changed since
+/// they were validated, the listing just ends), counting down what is left.
+fn walked_next<T>(
+    walker: &mut Option<impl Iterator<Item = Result<T>>>,
+    left: &mut usize,
+) -> Option<T> {
+    let item = walker.as_mut()?.next()?.ok();
+    *left = if item.is_some() {
+        left.saturating_sub(1)
+    } else {
+        0
+    };
+    item
+}
+
 /// Metadata entries in file order ([`GgufView::metadata`]).
 #[derive(Clone)]
 pub struct Entries<'data>(EntriesInner<'data>);
@@ -329,16 +344,7 @@ impl<'data> Iterator for Entries<'data> {
                 header,
                 iter,
             } => iter.next().map(|e| index.entry(e, header)),
-            // Validated when the view was made: the walk cannot fail.
-            EntriesInner::Walked(walker, left) => {
-                let entry = walker.as_mut()?.next()?.ok();
-                *left = if entry.is_some() {
-                    left.saturating_sub(1)
-                } else {
-                    0
-                };
-                entry
-            }
+            EntriesInner::Walked(walker, left) => walked_next(walker, left),
         }
     }
 
@@ -380,15 +386,7 @@ impl<'data> Iterator for Tensors<'data> {
                 header,
                 iter,
             } => iter.next().map(|t| index.info(t, header)),
-            TensorsInner::Walked(walker, left) => {
-                let info = walker.as_mut()?.next()?.ok();
-                *left = if info.is_some() {
-                    left.saturating_sub(1)
-                } else {
-                    0
-                };
-                info
-            }
+            TensorsInner::Walked(walker, left) => walked_next(walker, left),
         }
     }
 
