@@ -64,8 +64,13 @@ impl<'a> MetadataWalker<'a> {
         count: u64,
     ) -> Result<Self> {
         let cur = Cursor::new(bytes, pos, endian, Section::Metadata);
-        // Each entry needs at least a key length (8) and a value type (4).
-        cur.ensure_room(count.saturating_sub(index), 12)?;
+        // Each entry needs at least a key length (8) and a value type (4). Checked where the
+        // section starts, as a parse of the whole does: resuming further on, over a longer
+        // prefix, the check has passed already (checking the rest again could only report a
+        // truncation where a parse of the whole reports the entry's own error).
+        if index == 0 {
+            cur.ensure_room(count, 12)?;
+        }
         Ok(MetadataWalker {
             cur,
             index,

@@ -79,7 +79,10 @@ impl<'a> TensorWalker<'a> {
     ) -> Result<Self> {
         let cur = Cursor::new(bytes, pos, endian, Section::TensorInfo);
         // Each info needs at least a name length, n_dims, type and offset: 8 + 4 + 4 + 8.
-        cur.ensure_room(count.saturating_sub(index), 24)?;
+        // Checked where the table starts, as in MetadataWalker::resume.
+        if index == 0 {
+            cur.ensure_room(count, 24)?;
+        }
         Ok(TensorWalker {
             cur,
             index,

@@ -25,6 +25,9 @@ const FIRST_READ: usize = 256 << 10;
 /// of the parser starts early.
 const FIRST_STEP: usize = 64 << 10;
 
+/// Files at least this long have their header read straight into huge pages.
+const DIRECT: usize = 4 << 20;
+
 /// The most read past what the parser asked for, at each step.
 const STEP: usize = 1 << 20;
 
@@ -162,6 +165,13 @@ pub(crate) fn read_header(
         limit: usize::try_from(limit).unwrap_or(usize::MAX),
         builder: IndexBuilder::new(),
     };
+    // A large file most likely has a large header: read it into huge pages from the start
+    // (what is not header is given back at the end).
+    if reading.file_len >= DIRECT {
+        if let Some((map, start)) = reserve(&[], reading.file_len) {
+            return read_mapped(&mut reading, map, start, 0, 0);
+        }
+    }
     let mut first = vec![0u8; FIRST_READ.min(reading.file_len)];
     let n = reading.read(&mut first, 0)?;
     first.truncate(n);
@@ -172,15 +182,27 @@ pub(crate) fn read_header(
         }
         Step::More(needed) => needed,
     };
-    let Some((mut map, start)) = reserve(&first, reading.file_len) else {
+    let Some((map, start)) = reserve(&first, reading.file_len) else {
         return read_on_heap(&mut reading, first, needed);
     };
-    match read_in_steps(&mut reading, &mut map, start, first.len(), needed)? {
+    read_mapped(&mut reading, map, start, first.len(), needed)
+}
+
+/// Reads and parses on in `map[start..]`, which holds `have` bytes, the parser asking for
+/// `needed`; past the mapping's room, on the heap.
+fn read_mapped(
+    reading: &mut Reading<'_>,
+    mut map: MmapMut,
+    start: usize,
+    have: usize,
+    needed: usize,
+) -> Result<(HeaderBytes, GgufIndex)> {
+    match read_in_steps(reading, &mut map, start, have, needed)? {
         (Step::Done(index), read) => {
             let header = header_len(&index, read);
-            tracing::debug!(path = %path.display(), header, read, "header read into memory");
+            tracing::debug!(path = %reading.path.display(), header, read, "header read into memory");
             let header = finish(map, start, header, read).map_err(|source| Error::Io {
-                path: path.into(),
+                path: reading.path.into(),
                 source,
             })?;
             Ok((header, index))
@@ -188,7 +210,7 @@ pub(crate) fn read_header(
         // A header past the reservation (more than 64 MiB): on the heap from here.
         (Step::More(needed), read) => {
             let bytes = map.get(start..start + read).unwrap_or(&[]).to_vec();
-            read_on_heap(&mut reading, bytes, needed)
+            read_on_heap(reading, bytes, needed)
         }
     }
 }
@@ -277,7 +299,9 @@ fn read_on_heap(
 /// them given back.
 fn finish(map: MmapMut, start: usize, header: usize, read: usize) -> std::io::Result<HeaderBytes> {
     let keep = (start + header).next_multiple_of(sys::page_size());
-    let spare = (start + read).saturating_sub(keep);
+    // Up to the end of the last huge page touched: all of it was allocated.
+    let touched = (start + read).next_multiple_of(HUGE_PAGE).min(map.len());
+    let spare = touched.saturating_sub(keep);
     #[cfg(unix)]
     if spare > 0 {
         // SAFETY: nothing refers to the pages past the header, and none will: dropping them
