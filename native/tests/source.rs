@@ -103,6 +103,25 @@ fn headers_larger_than_the_first_read_are_read_as_the_parser_asks() {
 }
 
 #[test]
+fn large_files_read_their_header_straight_into_huge_pages_whatever_its_size() {
+    let dir = scratch();
+    // 8 MiB of tensor data: the header is read into an anonymous mapping from the start.
+    for keys in [3, 90_000] {
+        let path = write_model(dir.path(), "big.gguf", 8 << 20, keys);
+        let bytes = std::fs::read(&path).unwrap();
+        let expected = Gguf::parse(&bytes[..]).unwrap();
+        let gguf = ModelSource::open(&path).unwrap();
+        let header = gguf.data().header().unwrap();
+        assert_eq!(header.len() as u64, gguf.layout().tensor_info_end);
+        assert_eq!(header, &bytes[..header.len()]);
+        assert!(gguf.metadata().eq(expected.metadata()), "{keys} keys");
+        assert!(gguf.tensors().eq(expected.tensors()));
+        let data = gguf.tensor("data").unwrap().bytes();
+        assert!(data.iter().enumerate().all(|(i, &b)| b == pattern_byte(i)));
+    }
+}
+
+#[test]
 fn invalid_and_truncated_models_are_parse_errors_naming_the_file() {
     let dir = scratch();
     let raw = write_patterned(dir.path(), "raw.bin", 1 << 20);
