@@ -59,11 +59,18 @@ pub(crate) struct IndexedTensor {
 #[derive(Debug, Clone)]
 pub struct GgufIndex {
     layout: Layout,
+    lists: Lists,
+}
+
+/// What the index keeps of each entry and tensor, gathered by [`IndexBuilder`] as the walk
+/// goes.
+#[derive(Debug, Clone, Default)]
+struct Lists {
     entries: Vec<IndexedEntry>,
     tensors: Vec<IndexedTensor>,
-    /// `(hash of the key, position in entries)`, sorted.
+    /// `(hash of the key, position in entries)`, sorted once the walk is done.
     keys: Vec<(u64, u32)>,
-    /// `(hash of the name, position in tensors)`, sorted.
+    /// `(hash of the name, position in tensors)`, sorted once the walk is done.
     names: Vec<(u64, u32)>,
 }
 
@@ -89,10 +96,7 @@ pub struct GgufIndex {
 #[derive(Debug, Clone, Default)]
 pub struct IndexBuilder {
     pass: Pass,
-    entries: Vec<IndexedEntry>,
-    tensors: Vec<IndexedTensor>,
-    keys: Vec<(u64, u32)>,
-    names: Vec<(u64, u32)>,
+    lists: Lists,
 }
 
 impl IndexBuilder {
@@ -110,10 +114,13 @@ impl IndexBuilder {
     pub fn parse(&mut self, prefix: &[u8]) -> Result<GgufIndex> {
         let IndexBuilder {
             pass,
-            entries,
-            tensors,
-            keys,
-            names,
+            lists:
+                Lists {
+                    entries,
+                    tensors,
+                    keys,
+                    names,
+                },
         } = self;
         let layout = walk(
             prefix,
@@ -133,10 +140,7 @@ impl IndexBuilder {
         )?;
         let mut index = GgufIndex {
             layout,
-            entries: core::mem::take(entries),
-            tensors: core::mem::take(tensors),
-            keys: core::mem::take(keys),
-            names: core::mem::take(names),
+            lists: core::mem::take(&mut self.lists),
         };
         *pass = Pass::default();
         index.finish(prefix)?;
@@ -158,7 +162,9 @@ impl GgufIndex {
     /// Sorts the lookups, rejecting duplicate names, and checks that no two tensors overlap.
     fn finish(&mut self, header: &[u8]) -> Result<()> {
         let key = |e: &IndexedEntry| (span(header, &e.key), e.offset);
-        if let Some((name, offset, first)) = first_duplicate(&mut self.keys, &self.entries, key) {
+        if let Some((name, offset, first)) =
+            first_duplicate(&mut self.lists.keys, &self.lists.entries, key)
+        {
             return Err(Error::DuplicateKey {
                 key: Name::new(name),
                 offset,
@@ -166,7 +172,9 @@ impl GgufIndex {
             });
         }
         let name = |t: &IndexedTensor| (span(header, &t.name), t.info_offset);
-        if let Some((name, offset, first)) = first_duplicate(&mut self.names, &self.tensors, name) {
+        if let Some((name, offset, first)) =
+            first_duplicate(&mut self.lists.names, &self.lists.tensors, name)
+        {
             return Err(Error::DuplicateTensor {
                 name: Name::new(name),
                 offset,
@@ -178,8 +186,8 @@ impl GgufIndex {
 
     /// Checks every tensor's data range for overflow, and that no two non-empty ones overlap.
     fn check_overlaps(&self, header: &[u8]) -> Result<()> {
-        let mut spans = Vec::with_capacity(self.tensors.len());
-        for t in &self.tensors {
+        let mut spans = Vec::with_capacity(self.lists.tensors.len());
+        for t in &self.lists.tensors {
             let (start, end) = self.layout.tensor_span(&self.info(t, header))?;
             if start < end {
                 spans.push((start, end, t));
@@ -207,18 +215,19 @@ impl GgufIndex {
 
     /// Number of metadata entries.
     pub fn metadata_len(&self) -> usize {
-        self.entries.len()
+        self.lists.entries.len()
     }
 
     /// Number of tensors.
     pub fn tensor_count(&self) -> usize {
-        self.tensors.len()
+        self.lists.tensors.len()
     }
 
     /// How many bytes the whole file must have: the end of the last tensor's data (or of the
     /// tensor table when there are no tensors).
     pub fn required_len(&self) -> u64 {
-        self.tensors
+        self.lists
+            .tensors
             .iter()
             .map(|t| {
                 self.layout
@@ -231,19 +240,22 @@ impl GgufIndex {
     }
 
     pub(crate) fn entries(&self) -> &[IndexedEntry] {
-        &self.entries
+        &self.lists.entries
     }
 
     pub(crate) fn tensor_list(&self) -> &[IndexedTensor] {
-        &self.tensors
+        &self.lists.tensors
     }
 
     /// The entry whose key is `key`.
     pub(crate) fn find_entry<'a>(&'a self, header: &[u8], key: &str) -> Option<&'a IndexedEntry> {
-        let at = lookup(&self.keys, key.as_bytes(), |i| {
-            self.entries.get(i as usize).map(|e| span(header, &e.key))
+        let at = lookup(&self.lists.keys, key.as_bytes(), |i| {
+            self.lists
+                .entries
+                .get(i as usize)
+                .map(|e| span(header, &e.key))
         })?;
-        self.entries.get(at)
+        self.lists.entries.get(at)
     }
 
     /// The tensor whose name is `name`.
@@ -252,10 +264,13 @@ impl GgufIndex {
         header: &[u8],
         name: &str,
     ) -> Option<&'a IndexedTensor> {
-        let at = lookup(&self.names, name.as_bytes(), |i| {
-            self.tensors.get(i as usize).map(|t| span(header, &t.name))
+        let at = lookup(&self.lists.names, name.as_bytes(), |i| {
+            self.lists
+                .tensors
+                .get(i as usize)
+                .map(|t| span(header, &t.name))
         })?;
-        self.tensors.get(at)
+        self.lists.tensors.get(at)
     }
 
     /// An indexed entry as read from `header`.
