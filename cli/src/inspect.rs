@@ -1,53 +1,126 @@
-//! `weightmap inspect`: open a file (or the built-in sample), parse it and print a report.
+//! `weightmap inspect`: open a file (or the built-in sample), parse it and print a report; for
+//! a file the parser refuses, what could be read of it before the error.
 
-use std::io;
+use std::fs::File;
+use std::io::{self, Read};
 use std::path::Path;
 
-use weightmap_core::{Gguf, ModelData};
-use weightmap_native::{HeapReason, ModelSource, SourceConfig};
+use weightmap_core::{ModelData, Salvage};
+use weightmap_native::{HeapReason, ModelSource, SourceConfig, DEFAULT_MAX_HEADER_SIZE};
 
+use crate::display::Fit;
 use crate::error::{finish, parse, write_json, CliError};
-use crate::report;
+use crate::report::{self, Model};
 
 /// The sample shown when no file is given; written by the official gguf writer
 /// (tests/py/make_sample.py).
 const SAMPLE: &[u8] = include_bytes!("../../samples/tiny-llama.gguf");
 const SAMPLE_NAME: &str = "samples/tiny-llama.gguf (built-in sample)";
 
+/// The first prefix of a refused file read again to show what it holds.
+const SALVAGE_FIRST_READ: u64 = 256 << 10;
+
 pub struct Options {
     pub json: bool,
     pub tensors: bool,
     pub no_mmap: bool,
+    pub full: bool,
 }
 
 pub fn run(file: Option<&Path>, options: &Options) -> Result<(), CliError> {
-    match file {
-        Some(path) => {
-            let config = SourceConfig {
-                no_mmap: options.no_mmap,
-                ..SourceConfig::default()
-            };
-            let gguf = ModelSource::open_with(path, &config)?;
-            let backing = match gguf.data().heap_reason() {
-                None => "header read into memory, tensor data memory-mapped".to_string(),
-                Some(HeapReason::Requested) => "read into memory: --no-mmap".to_string(),
-                Some(HeapReason::Small) => "read into memory: under 64 KiB".to_string(),
-                Some(reason) => format!("read into memory: {reason}"),
-            };
-            show(&gguf, &format!("{} ({backing})", path.display()), options)
+    let Some(path) = file else {
+        let gguf = parse(SAMPLE, SAMPLE_NAME)?;
+        let file_len = Some(SAMPLE.len() as u64);
+        return show(report::of_gguf(&gguf, file_len), SAMPLE_NAME, options);
+    };
+    let config = SourceConfig {
+        no_mmap: options.no_mmap,
+        // A stream's tensor data is not needed to show its tables.
+        header_only: true,
+        ..SourceConfig::default()
+    };
+    let gguf = match ModelSource::open_with(path, &config) {
+        Ok(gguf) => gguf,
+        Err(error @ weightmap_native::Error::Parse { .. }) => {
+            show_salvage(path, &error.to_string(), options)?;
+            return Err(error.into());
         }
-        None => show(&parse(SAMPLE, SAMPLE_NAME)?, SAMPLE_NAME, options),
-    }
+        Err(error) => return Err(error.into()),
+    };
+    let source = gguf.data();
+    let backing = match source.heap_reason() {
+        None => "header read into memory, tensor data memory-mapped".to_string(),
+        Some(HeapReason::Requested) => "read into memory: --no-mmap".to_string(),
+        Some(HeapReason::Small) => "read into memory: under 64 KiB".to_string(),
+        Some(reason) => format!("read into memory: {reason}"),
+    };
+    // The data may hold only the file's tail (the tensor data), from its offset on.
+    let file_len = source
+        .is_complete()
+        .then(|| source.offset() + source.bytes().len() as u64);
+    let name = format!("{} ({backing})", path.display());
+    show(report::of_gguf(&gguf, file_len), &name, options)
 }
 
-fn show<D: ModelData>(gguf: &Gguf<D>, name: &str, options: &Options) -> Result<(), CliError> {
-    // The data may hold only the file's tail (the tensor data), from its offset on.
-    let file_len = gguf.data().offset() + gguf.data().bytes().len() as u64;
+fn show<'a, M, T>(model: Model<M, T>, name: &str, options: &Options) -> Result<(), CliError>
+where
+    M: Iterator<Item = weightmap_core::MetadataEntry<'a>> + Clone,
+    T: Iterator<Item = weightmap_core::TensorInfo<'a>> + Clone,
+{
     let mut out = io::stdout().lock();
     let written = if options.json {
-        write_json(&mut out, &report::json(gguf))
+        write_json(&mut out, &report::json(model))
     } else {
-        report::text(&mut out, gguf, name, file_len, options.tensors)
+        let fit = Fit { full: options.full };
+        report::text(&mut out, model, name, options.tensors, fit)
     };
     finish(written, &mut out)
+}
+
+/// Shows what the parser read of a refused regular file before its error (streams cannot be
+/// read again and show only the error).
+fn show_salvage(path: &Path, error: &str, options: &Options) -> Result<(), CliError> {
+    let Ok(mut file) = File::open(path) else {
+        return Ok(());
+    };
+    let file_len = match file.metadata() {
+        Ok(meta) if meta.is_file() => meta.len(),
+        _ => return Ok(()),
+    };
+    let Ok(bytes) = read_as_salvage_asks(&mut file, file_len) else {
+        return Ok(());
+    };
+    let salvage = Salvage::of(&bytes);
+    let name = format!(
+        "{} (refused; what was read before the error)",
+        path.display()
+    );
+    show(
+        report::of_salvage(&salvage, Some(file_len), error.to_string()),
+        &name,
+        options,
+    )
+}
+
+/// The prefix of `file` that [`Salvage`] gets furthest with: read again, growing, while the
+/// walk stops for lack of bytes, up to the file's end or the header limit.
+fn read_as_salvage_asks(file: &mut File, file_len: u64) -> io::Result<Vec<u8>> {
+    let limit = file_len.min(DEFAULT_MAX_HEADER_SIZE);
+    let mut bytes = Vec::new();
+    let mut goal = SALVAGE_FIRST_READ.min(limit);
+    loop {
+        let have = bytes.len() as u64;
+        Read::by_ref(file)
+            .take(goal.saturating_sub(have))
+            .read_to_end(&mut bytes)?;
+        let needed = match Salvage::of(&bytes).error {
+            Some(weightmap_core::Error::Truncated { needed, .. }) => needed,
+            _ => return Ok(bytes),
+        };
+        let have = bytes.len() as u64;
+        if have >= limit || have < goal || needed > limit {
+            return Ok(bytes);
+        }
+        goal = needed.max(have.saturating_mul(2)).min(limit);
+    }
 }

@@ -4,6 +4,7 @@
 //! Exit status: 0 on success, 1 when a file cannot be opened or parsed (the typed error is
 //! printed on stderr), 2 for bad command-line usage.
 
+mod display;
 mod error;
 mod inspect;
 mod report;
@@ -33,8 +34,10 @@ struct Cli {
 enum Command {
     /// Show a GGUF file's header, metadata and tensor table.
     ///
-    /// The file is memory-mapped: only the header pages are read. Long arrays (such as a
-    /// tokenizer's vocabulary) are shown as their length and first elements.
+    /// The header is read into memory and the tensor data mapped, never read. Long arrays
+    /// (such as a tokenizer's vocabulary) are shown as their length and first elements; long
+    /// keys, names and strings are shortened (--full shows them whole). A file the parser
+    /// refuses is shown as far as it could be read, then the error (exit status 1).
     Inspect {
         /// The GGUF file. Without one, inspects the small sample built into the binary
         /// (samples/tiny-llama.gguf, written by the official gguf writer).
@@ -50,10 +53,15 @@ enum Command {
         #[arg(long)]
         tensors: bool,
 
-        /// Read the file into memory instead of mapping it (files under 64 KiB, pipes and
-        /// /proc files are always read).
+        /// Read the file into memory instead of mapping it (files under 64 KiB are always
+        /// read; pipes, devices and /proc files are read as far as their header).
         #[arg(long)]
         no_mmap: bool,
+
+        /// Show long keys, tensor names and string values whole (the text output shortens
+        /// them to 64 and 120 characters; --json never does).
+        #[arg(long)]
+        full: bool,
     },
 
     /// Show which pages of a file are in the kernel's page cache, like vmtouch.
@@ -105,12 +113,14 @@ fn main() -> ExitCode {
             json,
             tensors,
             no_mmap,
+            full,
         } => inspect::run(
             file.as_deref(),
             &inspect::Options {
                 json,
                 tensors,
                 no_mmap,
+                full,
             },
         ),
         Command::Residency {

@@ -4,19 +4,80 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use serde_json::{json, Map, Number, Value as Json};
-use weightmap_core::{Array, Endian, GgmlType, Gguf, ModelData, Value};
+use weightmap_core::{
+    Array, Endian, Entries, GgmlType, Gguf, Header, MetadataEntry, ModelData, Salvage, TensorInfo,
+    Tensors, Value,
+};
+
+use crate::display::{column_width, Fit};
 
 /// How many elements of an array are shown.
 const HEAD: usize = 8;
 
-/// The report as one JSON object, entries and tensors in file order.
-pub fn json<D: ModelData>(gguf: &Gguf<D>) -> Json {
-    let metadata: Vec<Json> = gguf
-        .metadata()
+/// What a report shows: a parsed file, or what could be read of a refused one.
+pub struct Model<M, T> {
+    /// The fixed header, if it was valid.
+    pub header: Option<Header>,
+    /// Alignment and data section, once the whole header was read.
+    pub layout: Option<(u32, u64)>,
+    /// The file's length, when known (a stream read header-only has none).
+    pub file_len: Option<u64>,
+    /// The metadata entries shown, in file order.
+    pub metadata: M,
+    /// The tensor infos shown, in file order.
+    pub tensors: T,
+    /// Why the file is refused, for a partial report.
+    pub error: Option<String>,
+}
+
+/// The report of a parsed file.
+pub fn of_gguf<D: ModelData>(
+    gguf: &Gguf<D>,
+    file_len: Option<u64>,
+) -> Model<Entries<'_>, Tensors<'_>> {
+    let layout = *gguf.view().layout();
+    Model {
+        header: Some(layout.header),
+        layout: Some((layout.alignment, layout.data_offset)),
+        file_len,
+        metadata: gguf.metadata(),
+        tensors: gguf.tensors(),
+        error: None,
+    }
+}
+
+/// The report of what could be read of a refused file.
+pub fn of_salvage<'s, 'a>(
+    salvage: &'s Salvage<'a>,
+    file_len: Option<u64>,
+    error: String,
+) -> Model<
+    std::iter::Cloned<std::slice::Iter<'s, MetadataEntry<'a>>>,
+    std::iter::Copied<std::slice::Iter<'s, TensorInfo<'a>>>,
+> {
+    Model {
+        header: salvage.header,
+        layout: salvage.layout.map(|l| (l.alignment, l.data_offset)),
+        file_len,
+        metadata: salvage.metadata.iter().cloned(),
+        tensors: salvage.tensors.iter().copied(),
+        error: Some(error),
+    }
+}
+
+/// The report as one JSON object, entries and tensors in file order; a partial report has
+/// `null` for what was not reached and an `"error"`.
+pub fn json<'a, M, T>(model: Model<M, T>) -> Json
+where
+    M: Iterator<Item = MetadataEntry<'a>>,
+    T: Iterator<Item = TensorInfo<'a>>,
+{
+    let metadata: Vec<Json> = model
+        .metadata
         .map(|e| json!({"key": e.key(), "type": e.value_type().name(), "value": value_json(&e.value())}))
         .collect();
-    let tensors: Vec<Json> = gguf
-        .tensors()
+    let tensors: Vec<Json> = model
+        .tensors
         .map(|t| {
             json!({
                 "name": t.name(),
@@ -27,13 +88,17 @@ pub fn json<D: ModelData>(gguf: &Gguf<D>) -> Json {
             })
         })
         .collect();
-    json!({
-        "version": gguf.version(),
-        "alignment": gguf.alignment(),
-        "data_offset": gguf.data_offset(),
+    let mut obj = json!({
+        "version": model.header.map(|h| h.version),
+        "alignment": model.layout.map(|l| l.0),
+        "data_offset": model.layout.map(|l| l.1),
         "metadata": metadata,
         "tensors": tensors,
-    })
+    });
+    if let (Some(error), Json::Object(map)) = (model.error, &mut obj) {
+        map.insert("error".into(), error.into());
+    }
+    obj
 }
 
 /// A value as JSON: numbers, booleans and strings as themselves (non-finite floats as the
@@ -81,30 +146,53 @@ fn array_json(a: &Array<'_>) -> Json {
     Json::Object(obj)
 }
 
-/// The text report.
-pub fn text<D: ModelData>(
+/// The text report. A partial one stops where the file stopped being readable.
+pub fn text<'a, M, T>(
     out: &mut impl Write,
-    gguf: &Gguf<D>,
+    model: Model<M, T>,
     name: &str,
-    file_len: u64,
     list_tensors: bool,
-) -> io::Result<()> {
-    let endian = match gguf.endian() {
+    fit: Fit,
+) -> io::Result<()>
+where
+    M: Iterator<Item = MetadataEntry<'a>> + Clone,
+    T: Iterator<Item = TensorInfo<'a>> + Clone,
+{
+    writeln!(out, "{name}")?;
+    let Some(header) = model.header else {
+        writeln!(out, "  no valid GGUF header")?;
+        return Ok(());
+    };
+    let endian = match header.endian {
         Endian::Little => "little-endian",
         Endian::Big => "big-endian",
     };
-    writeln!(out, "{name}")?;
+    let size = model.file_len.map_or(
+        "size unknown (a stream, read as far as its header)".into(),
+        |n| format!("{n} bytes"),
+    );
+    let layout = model
+        .layout
+        .map_or("header not read to its end".into(), |(a, d)| {
+            format!("alignment {a}, data section at byte {d}")
+        });
     writeln!(
         out,
-        "  GGUF v{}, {endian}, {} bytes, alignment {}, data section at byte {}",
-        gguf.version(),
-        file_len,
-        gguf.alignment(),
-        gguf.data_offset()
+        "  GGUF v{}, {endian}, {size}, {layout}",
+        header.version
     )?;
-    writeln!(out, "\nmetadata ({} entries):", gguf.metadata_len())?;
-    let width = gguf.metadata().map(|e| e.key().len()).max().unwrap_or(0);
-    for e in gguf.metadata() {
+    let partial = model.error.is_some();
+    let read = |shown: usize, declared: u64| {
+        if partial && shown as u64 != declared {
+            format!("{shown} of {declared} read")
+        } else {
+            declared.to_string()
+        }
+    };
+    let entries = model.metadata.clone().count();
+    writeln!(out, "\nmetadata ({} entries):", read(entries, header.n_kv))?;
+    let width = column_width(model.metadata.clone().map(|e| e.key()));
+    for e in model.metadata {
         let value = e.value();
         let ty = match value.as_array() {
             Some(a) => format!("{}[{}]", a.element_type(), a.len()),
@@ -113,34 +201,58 @@ pub fn text<D: ModelData>(
         writeln!(
             out,
             "  {:width$}  {:16}  {}",
-            e.key(),
+            fit.name(e.key()),
             ty,
-            value_text(&value)
+            value_text(&value, fit)
         )?;
     }
-    writeln!(out, "\ntensors ({}):", gguf.tensor_count())?;
-    if list_tensors {
-        let width = gguf.tensors().map(|t| t.name().len()).max().unwrap_or(0);
+    let tensors = model.tensors.clone().count();
+    if partial && tensors == 0 && header.n_tensors > 0 {
+        return Ok(());
+    }
+    writeln!(out, "\ntensors ({}):", read(tensors, header.n_tensors))?;
+    if list_tensors || partial {
+        tensor_table(out, model.tensors.clone(), fit)?;
+    }
+    totals(out, model.tensors)?;
+    if !list_tensors && !partial && header.n_tensors > 0 {
+        writeln!(out, "  (--tensors lists each tensor)")?;
+    }
+    Ok(())
+}
+
+fn tensor_table<'a>(
+    out: &mut impl Write,
+    tensors: impl Iterator<Item = TensorInfo<'a>> + Clone,
+    fit: Fit,
+) -> io::Result<()> {
+    let width = column_width(tensors.clone().map(|t| t.name()));
+    writeln!(
+        out,
+        "  {:width$}  {:8}  {:24}  {:>12}  {:>12}",
+        "name", "type", "shape", "offset", "bytes"
+    )?;
+    for t in tensors {
+        let shape = format!("{:?}", t.shape());
         writeln!(
             out,
             "  {:width$}  {:8}  {:24}  {:>12}  {:>12}",
-            "name", "type", "shape", "offset", "bytes"
+            fit.name(t.name()),
+            t.ggml_type().name(),
+            shape,
+            t.offset(),
+            t.size()
         )?;
-        for t in gguf.tensors() {
-            let shape = format!("{:?}", t.shape());
-            writeln!(
-                out,
-                "  {:width$}  {:8}  {:24}  {:>12}  {:>12}",
-                t.name(),
-                t.ggml_type().name(),
-                shape,
-                t.offset(),
-                t.size()
-            )?;
-        }
     }
+    Ok(())
+}
+
+fn totals<'a>(
+    out: &mut impl Write,
+    tensors: impl Iterator<Item = TensorInfo<'a>>,
+) -> io::Result<()> {
     let mut totals: BTreeMap<GgmlType, (u64, u64, u64)> = BTreeMap::new();
-    for t in gguf.tensors() {
+    for t in tensors {
         let entry = totals.entry(t.ggml_type()).or_default();
         entry.0 += 1;
         entry.1 = entry.1.saturating_add(t.n_elements());
@@ -169,22 +281,18 @@ pub fn text<D: ModelData>(
         out,
         "  {:8}  {count:>8}  {elements:>14}  {bytes:>14}",
         "total"
-    )?;
-    if !list_tensors && gguf.tensor_count() > 0 {
-        writeln!(out, "  (--tensors lists each tensor)")?;
-    }
-    Ok(())
+    )
 }
 
-fn value_text(value: &Value<'_>) -> String {
+fn value_text(value: &Value<'_>, fit: Fit) -> String {
     match value {
-        Value::String(s) => format!("{:?}", String::from_utf8_lossy(s.as_bytes())),
+        Value::String(s) => fit.text(&String::from_utf8_lossy(s.as_bytes())),
         Value::Array(a) => {
             let mut items: Vec<String> = a
                 .iter()
                 .take(HEAD)
                 .map_while(Result::ok)
-                .map(|v| value_text(&v))
+                .map(|v| value_text(&v, fit))
                 .collect();
             if a.len() > HEAD as u64 {
                 items.push(format!("… {} more", a.len() - HEAD as u64));

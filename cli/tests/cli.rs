@@ -79,11 +79,16 @@ fn bad_files_exit_1_with_the_typed_error() {
     std::fs::write(&truncated, &sample[..100]).unwrap();
     let out = weightmap(&["inspect", "--json", truncated.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(out.stdout.is_empty());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("truncated metadata"),
         "{out:?}"
     );
+    // What was read before the error, with the error, for scripts.
+    let partial: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(partial["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("truncated metadata")));
+    assert_eq!(partial["version"], 3);
 
     let out = weightmap(&["inspect", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));

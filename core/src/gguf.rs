@@ -97,6 +97,20 @@ impl<D: ModelData> Gguf<D> {
         Ok(gguf)
     }
 
+    /// Pairs an index with data that may hold only the file's header (a stream read as far
+    /// as its tensor table), as [`parse_header`](Self::parse_header) does: tensors whose data
+    /// is not at hand are [`Error::TensorOutOfBounds`] when asked for. An index of a different
+    /// header gives wrong answers, never a panic.
+    ///
+    /// # Errors
+    /// [`Error::NoTrustedHeader`] for data that offers no header.
+    pub fn from_header_index(index: GgufIndex, data: D) -> Result<Self> {
+        if data.header().is_none() {
+            return Err(Error::NoTrustedHeader);
+        }
+        Ok(Gguf { data, index })
+    }
+
     /// The one read API over this file, borrowed from it.
     #[inline]
     pub fn view(&self) -> GgufView<'_> {

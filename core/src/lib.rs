@@ -118,6 +118,8 @@ mod index;
 mod layout;
 mod metadata;
 mod range;
+#[cfg(feature = "alloc")]
+mod salvage;
 mod strings;
 mod tensor;
 mod tensor_info;
@@ -146,6 +148,8 @@ pub use index::{GgufIndex, IndexBuilder};
 pub use layout::Layout;
 pub use metadata::MetadataEntry;
 pub use range::{align_up, checked_range};
+#[cfg(feature = "alloc")]
+pub use salvage::Salvage;
 pub use strings::Strings;
 pub use tensor::{TensorElement, TensorView, MAX_RANK};
 pub use tensor_info::TensorInfo;

@@ -72,6 +72,7 @@ mod pages;
 mod prefetch;
 mod residency;
 mod source;
+mod stream;
 mod sys;
 
 pub use cache::{CacheConfig, CacheStats, MmapCache};
@@ -83,7 +84,7 @@ pub use pages::Rounding;
 pub use prefetch::{Prefetch, TouchReport};
 pub use residency::{resident_set_size, PageFaults, Residency};
 pub use source::{
-    HeapReason, ModelSource, SourceConfig, DEFAULT_MAX_HEADER_SIZE, DEFAULT_MAX_HEAP_SIZE,
+    HeapReason, ModelSource, SourceConfig, DEFAULT_MAX_HEADER_SIZE, FALLBACK_MAX_HEAP_SIZE,
     MIN_MMAP_SIZE,
 };
 pub use weightmap_core::{Advice, Backing, ModelData};

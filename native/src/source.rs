@@ -3,8 +3,6 @@
 //! wrong.
 
 use std::fmt;
-use std::fs::File;
-use std::io::Read;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -14,14 +12,16 @@ use crate::config::MmapConfig;
 use crate::error::{Error, FileKind, Result};
 use crate::header::{index_mapping, read_header, HeaderBytes};
 use crate::mmap::{open_regular, MmapFile};
+use crate::stream::{read_stream, read_to_heap, Limits};
 use crate::sys;
 
 /// Files smaller than this are read, not mapped: a mapping costs a syscall, a VMA and at least
 /// one page, which for a tiny file is more than the file.
 pub const MIN_MMAP_SIZE: u64 = 64 * 1024;
 
-/// Default for [`SourceConfig::max_heap_size`]: 64 GiB.
-pub const DEFAULT_MAX_HEAP_SIZE: u64 = 64 << 30;
+/// The heap limit when [`SourceConfig::max_heap_size`] is `None` and the system does not say
+/// how much memory is available: 8 GiB.
+pub const FALLBACK_MAX_HEAP_SIZE: u64 = 8 << 30;
 
 /// Default for [`SourceConfig::max_header_size`]: 1 GiB, a hundred times the header of a
 /// model with a 256k-token vocabulary.
@@ -67,9 +67,11 @@ pub struct SourceConfig {
     /// Files below this size are read into the heap.
     pub min_mmap_size: u64,
     /// Most bytes read into the heap; a longer file or stream is [`Error::HeapLimit`]. Guards
-    /// against endless sources such as `/dev/zero`, which memory overcommit would otherwise
-    /// let grow until the out-of-memory killer steps in.
-    pub max_heap_size: u64,
+    /// against endless sources such as `/dev/urandom`, which memory overcommit would otherwise
+    /// let grow until the out-of-memory killer steps in. `None` (the default): the memory
+    /// available when the file is opened (`MemAvailable` on Linux, physical memory elsewhere),
+    /// or `RLIMIT_AS` if lower; see [`heap_limit`](Self::heap_limit).
+    pub max_heap_size: Option<u64>,
     /// Most bytes of a header read into memory by [`ModelSource::open`]; a header asking for
     /// more is [`Error::HeaderTooLarge`]. Keeps a crafted count from making the open read a
     /// whole multi-gigabyte file into memory.
@@ -78,6 +80,12 @@ pub struct SourceConfig {
     /// in the mapping's pages just ahead of the parser on a helper thread. On by default; with
     /// it off, everything happens on the calling thread.
     pub read_ahead: bool,
+    /// Read only the header of a stream (a pipe, a character device, a `/proc` file), not the
+    /// tensor data after it: for tools that show a file's metadata and tensor table. Tensors
+    /// whose data was not read are [`TensorOutOfBounds`](weightmap_core::Error::TensorOutOfBounds)
+    /// when asked for, and [`ModelSource::is_complete`] says so. Files are mapped or read
+    /// whole as usual (a mapping reads nothing until it is touched).
+    pub header_only: bool,
 }
 
 impl Default for SourceConfig {
@@ -86,14 +94,24 @@ impl Default for SourceConfig {
             mmap: MmapConfig::default(),
             no_mmap: false,
             min_mmap_size: MIN_MMAP_SIZE,
-            max_heap_size: DEFAULT_MAX_HEAP_SIZE,
+            max_heap_size: None,
             max_header_size: DEFAULT_MAX_HEADER_SIZE,
             read_ahead: true,
+            header_only: false,
         }
     }
 }
 
 impl SourceConfig {
+    /// The most bytes read into the heap: [`max_heap_size`](Self::max_heap_size), or the
+    /// memory this process can still fill now, or [`FALLBACK_MAX_HEAP_SIZE`] if the system does
+    /// not say.
+    pub fn heap_limit(&self) -> u64 {
+        self.max_heap_size
+            .or_else(sys::memory_budget)
+            .unwrap_or(FALLBACK_MAX_HEAP_SIZE)
+    }
+
     /// Always read into the heap.
     pub fn no_mmap() -> Self {
         SourceConfig {
@@ -147,6 +165,8 @@ enum Inner {
         path: Option<PathBuf>,
         bytes: Vec<u8>,
         reason: HeapReason,
+        /// Whether `bytes` is the whole file (else a stream's header, read header-only).
+        complete: bool,
     },
 }
 
@@ -188,9 +208,14 @@ impl ModelSource {
             None
         };
         match reason {
-            Some(reason) => {
-                Self::parse_heap(path, meta.is_file().then_some(meta.len()), config, reason)
+            // Pipes, character devices and /proc files (size 0): read as the parser asks.
+            Some(HeapReason::NotRegular) => {
+                Self::parse_stream(path, config, HeapReason::NotRegular)
             }
+            Some(HeapReason::Small) if meta.len() == 0 => {
+                Self::parse_stream(path, config, HeapReason::Small)
+            }
+            Some(reason) => Self::parse_heap(path, meta.len(), config, reason),
             None => Self::open_split(path, config),
         }
     }
@@ -206,7 +231,7 @@ impl ModelSource {
         let data = match MmapFile::map(path.into(), file, &meta, map_offset, &config.mmap, false) {
             Ok(data) => data,
             Err(Error::MapFailed { source, .. }) if is_unmappable(&source) => {
-                return Self::parse_heap(path, Some(meta.len()), config, HeapReason::Unmappable);
+                return Self::parse_heap(path, meta.len(), config, HeapReason::Unmappable);
             }
             Err(e) => return Err(e),
         };
@@ -219,23 +244,55 @@ impl ModelSource {
         })
     }
 
-    /// Reads the whole file or stream into the heap and parses it.
+    /// Reads the whole file (`size` bytes by its metadata) into the heap and parses it.
     fn parse_heap(
         path: &Path,
-        size_hint: Option<u64>,
+        size: u64,
         config: &SourceConfig,
         reason: HeapReason,
     ) -> Result<Gguf<ModelSource>> {
-        let bytes = read_to_heap(path, size_hint, config.max_heap_size)?;
+        let bytes = read_to_heap(path, Some(size), config.heap_limit())?;
         tracing::debug!(path = %path.display(), size = bytes.len(), %reason, "read into heap");
         let source = ModelSource {
             inner: Inner::Heap {
                 path: Some(path.into()),
                 bytes,
                 reason,
+                complete: true,
             },
         };
         Gguf::parse(source).map_err(|source| Error::Parse {
+            path: path.into(),
+            source,
+        })
+    }
+
+    /// Reads a stream as the parser asks (the rest after the header unless
+    /// [`SourceConfig::header_only`]) and pairs it with the index built on the way.
+    fn parse_stream(
+        path: &Path,
+        config: &SourceConfig,
+        reason: HeapReason,
+    ) -> Result<Gguf<ModelSource>> {
+        let limits = Limits {
+            heap: config.heap_limit(),
+            header: config.max_header_size,
+        };
+        let read = read_stream(path, limits, config.header_only)?;
+        let source = ModelSource {
+            inner: Inner::Heap {
+                path: Some(path.into()),
+                bytes: read.bytes,
+                reason,
+                complete: read.complete,
+            },
+        };
+        let paired = if read.complete {
+            Gguf::from_index(read.index, source)
+        } else {
+            Gguf::from_header_index(read.index, source)
+        };
+        paired.map_err(|source| Error::Parse {
             path: path.into(),
             source,
         })
@@ -307,6 +364,7 @@ impl ModelSource {
                 path: None,
                 bytes,
                 reason: HeapReason::Vec,
+                complete: true,
             },
         }
     }
@@ -331,6 +389,15 @@ impl ModelSource {
         match &self.inner {
             Inner::Heap { reason, .. } => Some(*reason),
             Inner::Split { .. } | Inner::Trusted(_) => None,
+        }
+    }
+
+    /// Whether every byte of the file is at hand: false only for a stream opened with
+    /// [`SourceConfig::header_only`], whose tensor data was not read.
+    pub fn is_complete(&self) -> bool {
+        match &self.inner {
+            Inner::Heap { complete, .. } => *complete,
+            Inner::Split { .. } | Inner::Trusted(_) => true,
         }
     }
 
@@ -417,35 +484,5 @@ fn is_unmappable(e: &std::io::Error) -> bool {
     {
         let _ = e;
         false
-    }
-}
-
-/// Reads the whole of `path`, at most `limit` bytes. The size from the file system, when
-/// known, only presizes the buffer; growth is fallible, so a huge stream is an error, not an
-/// abort.
-fn read_to_heap(path: &Path, size_hint: Option<u64>, limit: u64) -> Result<Vec<u8>> {
-    let io_err = |source| Error::from_open(path.into(), source);
-    let file = File::open(path).map_err(io_err)?;
-    let mut bytes = Vec::new();
-    let too_large = |size: u64| Error::FileTooLarge {
-        path: path.into(),
-        size,
-    };
-    if let Some(hint) = size_hint.filter(|&h| h <= limit) {
-        let hint = usize::try_from(hint).map_err(|_| too_large(hint))?;
-        bytes
-            .try_reserve_exact(hint)
-            .map_err(|_| too_large(hint as u64))?;
-    }
-    // std's read_to_end grows with try_reserve and reports OutOfMemory instead of aborting.
-    // One byte past the limit tells "exactly the limit" from "longer".
-    match file.take(limit.saturating_add(1)).read_to_end(&mut bytes) {
-        Ok(_) if bytes.len() as u64 > limit => Err(Error::HeapLimit {
-            path: path.into(),
-            limit,
-        }),
-        Ok(_) => Ok(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::OutOfMemory => Err(too_large(bytes.len() as u64)),
-        Err(e) => Err(io_err(e)),
     }
 }

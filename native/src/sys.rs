@@ -183,3 +183,44 @@ pub(crate) fn huge_pages_disabled() -> Option<&'static str> {
         .contains("[never]")
         .then_some("transparent huge pages are disabled system-wide ([never])")
 }
+
+/// Memory this process can still fill: the smaller of the memory the kernel reports available
+/// (`MemAvailable` on Linux; physical memory elsewhere) and the address-space limit
+/// (`RLIMIT_AS`). `None` when neither is known.
+pub(crate) fn memory_budget() -> Option<u64> {
+    let limit = address_space_limit();
+    match (available_memory(), limit) {
+        (Some(a), Some(l)) => Some(a.min(l)),
+        (a, l) => a.or(l),
+    }
+}
+
+#[cfg(unix)]
+fn address_space_limit() -> Option<u64> {
+    rustix::process::getrlimit(rustix::process::Resource::As).current
+}
+
+#[cfg(not(unix))]
+fn address_space_limit() -> Option<u64> {
+    None
+}
+
+#[cfg(target_os = "linux")]
+fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn available_memory() -> Option<u64> {
+    // SAFETY: sysconf reads a system constant; it has no preconditions.
+    let pages = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) };
+    u64::try_from(pages).ok()?.checked_mul(page_size() as u64)
+}
+
+#[cfg(not(unix))]
+fn available_memory() -> Option<u64> {
+    None
+}
