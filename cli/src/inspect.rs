@@ -6,7 +6,9 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use weightmap_core::{ModelData, Salvage};
-use weightmap_native::{HeapReason, ModelSource, SourceConfig, DEFAULT_MAX_HEADER_SIZE};
+use weightmap_native::{
+    HeapReason, MmapConfig, ModelSource, SourceConfig, DEFAULT_MAX_HEADER_SIZE,
+};
 
 use crate::display::Fit;
 use crate::error::{finish, parse, write_json, CliError};
@@ -34,6 +36,7 @@ pub fn run(file: Option<&Path>, options: &Options) -> Result<(), CliError> {
         return show(report::of_gguf(&gguf, file_len), SAMPLE_NAME, options);
     };
     let config = SourceConfig {
+        mmap: MmapConfig::guarded(),
         no_mmap: options.no_mmap,
         // A stream's tensor data is not needed to show its tables.
         header_only: true,

@@ -7,13 +7,13 @@ use std::path::Path;
 use indicatif::HumanBytes;
 use serde_json::{json, Value as Json};
 use weightmap_core::ModelData;
-use weightmap_native::{Error, MmapFile, ModelSource, Residency};
+use weightmap_native::{Error, MmapConfig, MmapFile, ModelSource, Residency};
 
 use crate::error::{finish, write_json, CliError};
 
 pub fn run(path: &Path, tensors: bool, json: bool) -> Result<(), CliError> {
     // Any file: mapped for its bytes only, never parsed in place.
-    let file = MmapFile::open_untrusted(path)?;
+    let file = MmapFile::open_untrusted_with(path, &MmapConfig::guarded())?;
     // Measured before parsing: parsing reads the header pages.
     let whole = file.residency()?;
     let name = path.display().to_string();

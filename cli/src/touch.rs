@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use serde_json::json;
-use weightmap_native::{resident_set_size, MmapFile};
+use weightmap_native::{resident_set_size, MmapConfig, MmapFile};
 
 use crate::error::{finish, write_json, CliError};
 
@@ -19,8 +19,8 @@ pub struct Options {
 }
 
 pub fn run(path: &Path, options: &Options) -> Result<(), CliError> {
-    // Any file: mapped for its bytes only.
-    let file = Arc::new(MmapFile::open_untrusted(path)?);
+    // Any file: mapped for its bytes only, guarded so that a truncation is an error.
+    let file = Arc::new(MmapFile::open_untrusted_with(path, &MmapConfig::guarded())?);
     if options.evict {
         file.evict_page_cache()?;
     }
@@ -41,6 +41,7 @@ pub fn run(path: &Path, options: &Options) -> Result<(), CliError> {
     }
     bar.finish_and_clear();
     let report = warming.wait();
+    file.check_intact()?;
     let rss_touched = resident_set_size();
     let released = if options.release {
         file.release_cpu_pages()?;

@@ -248,3 +248,41 @@ fn every_mode_over_the_hostile_corpus_exits_0_or_1() {
         }
     }
 }
+
+/// `touch` over a 2 GiB sparse file that is truncated as soon as it is mapped: the command
+/// reports the truncation naming the file (exit 1) instead of dying of `SIGBUS` (exit 135).
+#[cfg(unix)]
+#[test]
+fn touch_survives_the_file_being_truncated_under_it() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let path = dir.path().join("sparse.bin");
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(2 << 30).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weightmap"))
+        .args(["-v", "touch", path.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while log.read_line(&mut line).unwrap() > 0 {
+        seen.push_str(&line);
+        if line.contains("mapped") && line.contains("sparse.bin") {
+            file.set_len(1 << 20).unwrap();
+            break;
+        }
+        line.clear();
+    }
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut log, &mut rest).unwrap();
+    seen.push_str(&rest);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{status:?}\n{seen}");
+    assert!(
+        seen.contains("sparse.bin") && seen.contains("truncated while mapped"),
+        "{seen}"
+    );
+}

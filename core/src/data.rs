@@ -85,6 +85,14 @@ pub trait ModelData {
         Backing::Memory
     }
 
+    /// Whether every byte read so far was the file's: `false` once a guarded mapping found its
+    /// file truncated under it (weightmap-native's truncation guard), after which reads of the
+    /// lost pages return zeros. Check it after using bytes borrowed from the data, and discard
+    /// what was computed from them if it turned false. Always `true` for data in memory.
+    fn is_intact(&self) -> bool {
+        true
+    }
+
     /// Length of [`bytes`](Self::bytes).
     fn len(&self) -> usize {
         self.bytes().len()
@@ -129,6 +137,9 @@ macro_rules! forward_model_data {
             }
             fn backing(&self) -> Backing {
                 (**self).backing()
+            }
+            fn is_intact(&self) -> bool {
+                (**self).is_intact()
             }
         }
     )*};

@@ -77,6 +77,12 @@ impl TensorHandle {
         self.range.clone()
     }
 
+    /// Whether the bytes read through this handle were the file's: see
+    /// [`ModelData::is_intact`]. Check it after using them.
+    pub fn is_intact(&self) -> bool {
+        self.data.is_intact()
+    }
+
     /// The model data the bytes belong to: for hints such as
     /// [`release`](ModelData::release) once the tensor has been copied elsewhere.
     pub fn data(&self) -> &Arc<dyn ModelData + Send + Sync> {

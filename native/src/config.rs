@@ -25,6 +25,11 @@ pub struct MmapConfig {
     pub huge_pages: bool,
     /// Pin the pages in RAM (`mlock`); fails with an explanation when `RLIMIT_MEMLOCK` is low.
     pub lock: bool,
+    /// Survive the file being truncated while mapped: a read past its new end returns zeros
+    /// instead of killing the process with `SIGBUS`, and the mapping reports the truncation
+    /// ([`MmapFile::check_intact`](crate::MmapFile::check_intact)). See [`crate::guard`] for
+    /// the exact contract. Costs nothing per read.
+    pub guard: bool,
 }
 
 impl MmapConfig {
@@ -48,6 +53,14 @@ impl MmapConfig {
     pub fn hugepages() -> Self {
         MmapConfig {
             huge_pages: true,
+            ..Self::default()
+        }
+    }
+
+    /// Guarded against truncation ([`guard`](Self::guard)).
+    pub fn guarded() -> Self {
+        MmapConfig {
+            guard: true,
             ..Self::default()
         }
     }

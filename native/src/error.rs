@@ -75,6 +75,9 @@ pub enum ChangeKind {
     Modified,
     /// Nothing is at the path any more.
     Removed,
+    /// The file shrank while mapped and a read of a guarded mapping reached past its new end
+    /// (the lost pages read as zeros since).
+    Truncated,
 }
 
 impl fmt::Display for ChangeKind {
@@ -84,6 +87,7 @@ impl fmt::Display for ChangeKind {
             ChangeKind::Resized => "resized",
             ChangeKind::Modified => "modified",
             ChangeKind::Removed => "removed",
+            ChangeKind::Truncated => "truncated while mapped: bytes past the new end are lost",
         })
     }
 }

@@ -65,6 +65,7 @@ mod ahead;
 mod cache;
 mod config;
 mod error;
+pub mod guard;
 mod header;
 mod identity;
 mod mmap;

@@ -11,6 +11,7 @@ use weightmap_core::{checked_range, Advice, Backing, ModelData};
 
 use crate::config::MmapConfig;
 use crate::error::{Error, FileKind, Result};
+use crate::guard::Guard;
 use crate::identity::FileIdentity;
 
 /// Whether transparent huge pages were applied to a mapping.
@@ -80,6 +81,9 @@ pub enum HugePages {
 pub struct MmapFile {
     path: PathBuf,
     file: File,
+    /// The truncation guard's registration; declared before `map` so that it is dropped
+    /// (unregistered) before the mapping is unmapped.
+    guard: Option<Guard>,
     map: Option<Mmap>,
     /// File offset of the first mapped byte (a multiple of the page size).
     offset: u64,
@@ -214,9 +218,18 @@ impl MmapFile {
                 populate = config.populate, trusted, "mapped");
             Some(map)
         };
+        let guard = match (&map, config.guard) {
+            (Some(map), true) => Some(Guard::register(map).map_err(|source| Error::MapFailed {
+                path: path.clone(),
+                size: len,
+                source,
+            })?),
+            _ => None,
+        };
         let mut mapped = MmapFile {
             path,
             file,
+            guard,
             map,
             offset: offset.min(size),
             identity,
@@ -377,6 +390,46 @@ impl MmapFile {
         }
     }
 
+    /// Whether the mapping is guarded against truncation ([`MmapConfig::guard`]).
+    pub fn is_guarded(&self) -> bool {
+        self.guard.is_some()
+    }
+
+    /// Whether every read of the mapping so far saw the file's bytes: `false` once a read of a
+    /// guarded mapping faulted because the file was truncated under it (the lost pages, and
+    /// every page after them, now read as zeros). Always `true` for an unguarded mapping, which
+    /// such a read kills instead.
+    pub fn is_intact(&self) -> bool {
+        !self.guard.as_ref().is_some_and(Guard::is_poisoned)
+    }
+
+    /// Like [`is_intact`](Self::is_intact), with the truncation as an error naming the file.
+    ///
+    /// # Errors
+    /// [`Error::Changed`] with [`ChangeKind::Truncated`](crate::ChangeKind::Truncated).
+    pub fn check_intact(&self) -> Result<()> {
+        if self.is_intact() {
+            Ok(())
+        } else {
+            Err(Error::Changed {
+                path: self.path.clone(),
+                what: crate::ChangeKind::Truncated,
+            })
+        }
+    }
+
+    /// Copies `buf.len()` bytes from `offset` of the mapping into `buf`: a read whose bytes
+    /// are the file's or an error, never zeros from lost pages passed on as data.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRange`] outside the mapping, [`Error::Changed`] if the file was found
+    /// truncated during the copy (guarded mappings; see [`check_intact`](Self::check_intact)).
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        let end = offset.saturating_add(buf.len());
+        buf.copy_from_slice(self.range(offset..end)?);
+        self.check_intact()
+    }
+
     /// Whether transparent huge pages were requested and applied.
     pub fn huge_pages(&self) -> &HugePages {
         &self.huge_pages
@@ -431,5 +484,9 @@ impl ModelData for MmapFile {
 
     fn backing(&self) -> Backing {
         Backing::Mmap
+    }
+
+    fn is_intact(&self) -> bool {
+        MmapFile::is_intact(self)
     }
 }

@@ -29,7 +29,8 @@ pub struct TouchReport {
     pub faults: PageFaults,
     /// Wall-clock time of the pass.
     pub elapsed: Duration,
-    /// Whether the pass stopped early because it was cancelled.
+    /// Whether the pass stopped early: cancelled, or the file found truncated under a guarded
+    /// mapping ([`MmapFile::check_intact`] says which).
     pub cancelled: bool,
 }
 
@@ -144,7 +145,8 @@ fn touch_spans(
         let bytes = &file.as_slice()[span.clone()];
         let mut offset = span.start;
         for step in bytes.chunks(PROGRESS_STEP) {
-            if cancel.load(Ordering::Relaxed) {
+            // A guarded mapping whose file was truncated reads zeros from here on: stop.
+            if cancel.load(Ordering::Relaxed) || !file.is_intact() {
                 report.cancelled = true;
                 break 'spans;
             }

@@ -427,6 +427,15 @@ impl ModelSource {
         self.as_mmap().map_or(Ok(()), MmapFile::release_cpu_pages)
     }
 
+    /// Whether the bytes read so far were the file's ([`MmapFile::check_intact`]); always for
+    /// heap bytes.
+    ///
+    /// # Errors
+    /// [`Error::Changed`] if a guarded mapping found its file truncated.
+    pub fn check_intact(&self) -> Result<()> {
+        self.as_mmap().map_or(Ok(()), MmapFile::check_intact)
+    }
+
     /// Announces a front-to-back pass ([`MmapFile::advise_sequential`]); a no-op on the heap.
     ///
     /// # Errors
@@ -464,6 +473,10 @@ impl ModelData for ModelSource {
         if let Some(m) = self.as_mmap() {
             ModelData::release(m, range);
         }
+    }
+
+    fn is_intact(&self) -> bool {
+        self.as_mmap().is_none_or(MmapFile::is_intact)
     }
 
     fn backing(&self) -> Backing {

@@ -1,0 +1,152 @@
+//! The truncation guard: a file truncated under a guarded mapping is a typed error and zeros,
+//! never a `SIGBUS` death; a fault anywhere else still kills (checked in a child process).
+#![cfg(unix)]
+
+mod common;
+
+use std::process::Command;
+
+use common::{pattern_byte, scratch, write_patterned};
+use weightmap_core::ModelData;
+use weightmap_native::{ChangeKind, Error, MmapConfig, MmapFile, ModelSource, SourceConfig};
+
+const MIB: usize = 1 << 20;
+
+#[test]
+fn a_read_past_the_new_end_reads_zeros_and_the_mapping_reports_it() {
+    let dir = scratch();
+    let path = write_patterned(dir.path(), "shrinks.bin", 8 * MIB);
+    let other = write_patterned(dir.path(), "stays.bin", MIB);
+    let file = MmapFile::open_untrusted_with(&path, &MmapConfig::guarded()).unwrap();
+    let bystander = MmapFile::open_untrusted_with(&other, &MmapConfig::guarded()).unwrap();
+    assert!(file.is_guarded() && file.is_intact());
+    assert_eq!(file.as_slice()[5 * MIB], pattern_byte(5 * MIB));
+
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(MIB as u64)
+        .unwrap();
+    // Would be SIGBUS: the page now lies past the end of the file.
+    let lost = std::hint::black_box(&file.as_slice()[5 * MIB..5 * MIB + 4096]);
+    assert!(lost.iter().all(|&b| b == 0));
+    assert!(!file.is_intact() && !ModelData::is_intact(&file));
+    match file.check_intact() {
+        Err(Error::Changed { path: p, what }) => {
+            assert_eq!((p, what), (path.clone(), ChangeKind::Truncated));
+        }
+        other => panic!("expected Changed/Truncated, got {other:?}"),
+    }
+    let message = file.check_intact().unwrap_err().to_string();
+    assert!(message.contains("shrinks.bin") && message.contains("truncated"));
+    // Copies say so too, even of pages that survived: the mapping as a whole is suspect.
+    let mut buf = [0u8; 16];
+    assert!(file.read_at(7 * MIB, &mut buf).is_err());
+    assert!(file.read_at(0, &mut buf).is_err());
+    // Pages before the new end were not touched by the guard.
+    assert_eq!(file.as_slice()[4096], pattern_byte(4096));
+    // Other mappings are not affected.
+    assert!(bystander.is_intact());
+    bystander.read_at(100, &mut buf).unwrap();
+    assert_eq!(buf[0], pattern_byte(100));
+}
+
+#[test]
+fn touch_stops_at_a_truncation_and_the_mapping_names_the_file() {
+    let dir = scratch();
+    let path = write_patterned(dir.path(), "touched.bin", 32 * MIB);
+    let file = MmapFile::open_untrusted_with(&path, &MmapConfig::guarded()).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(4 * MIB as u64)
+        .unwrap();
+    let report = file.touch_all(|_, _| {});
+    assert!(report.cancelled, "{report:?}");
+    assert!(report.bytes < 32 * MIB as u64);
+    assert!(file.check_intact().is_err());
+}
+
+#[test]
+fn tensor_handles_of_a_guarded_source_report_the_truncation() {
+    let dir = scratch();
+    let path = dir.path().join("model.gguf");
+    let weights: Vec<u8> = (0..4 * MIB).map(|i| (i % 251) as u8 + 1).collect();
+    let file = weightmap_core::testing::Builder::default()
+        .kv_str("general.architecture", "test")
+        .tensor("big", &[weights.len() as u64], 24, &weights) // I8
+        .build();
+    std::fs::write(&path, &file).unwrap();
+    let config = SourceConfig {
+        mmap: MmapConfig::guarded(),
+        ..SourceConfig::default()
+    };
+    let gguf = ModelSource::open_with(&path, &config)
+        .unwrap()
+        .into_shared();
+    let handle = gguf.tensor_handle("big").unwrap();
+    assert_eq!(handle[MIB], weights[MIB]);
+    assert!(handle.is_intact());
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len((file.len() - 2 * MIB) as u64)
+        .unwrap();
+    let tail = std::hint::black_box(&handle[3 * MIB..3 * MIB + 64]);
+    assert!(tail.iter().all(|&b| b == 0));
+    assert!(!handle.is_intact());
+}
+
+/// In a child process (this test run again with an environment variable): a guard is
+/// installed, then a read past the end of an *unguarded* mapping must still die of `SIGBUS`.
+#[test]
+fn a_fault_outside_guarded_mappings_still_kills() {
+    const CHILD: &str = "WEIGHTMAP_GUARD_CHILD_DIR";
+    if let Some(dir) = std::env::var_os(CHILD) {
+        let dir = std::path::Path::new(&dir);
+        let guarded = write_patterned(dir, "guarded.bin", MIB);
+        let plain = write_patterned(dir, "plain.bin", 8 * MIB);
+        let _guard = MmapFile::open_untrusted_with(&guarded, &MmapConfig::guarded()).unwrap();
+        let unguarded = MmapFile::open_untrusted(&plain).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&plain)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        let byte = std::hint::black_box(unguarded.as_slice()[6 * MIB]);
+        // Not reached: the read above ends the process.
+        println!("survived, read {byte}");
+        std::process::exit(0);
+    }
+    let dir = scratch();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_fault_outside_guarded_mappings_still_kills",
+            "--nocapture",
+        ])
+        .env(CHILD, dir.path())
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(libc_sigbus()),
+        "child: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// `SIGBUS`'s number on this platform.
+fn libc_sigbus() -> i32 {
+    if cfg!(any(target_os = "macos", target_os = "freebsd")) {
+        10
+    } else {
+        7
+    }
+}
