@@ -121,8 +121,9 @@ impl<T: Clone> Flights<T> {
     /// Takes `flight` out of the table, so the next lookup of `path` opens anew, and returns
     /// how many waiters joined it; `None` if the path's flight is another one (or none).
     ///
-    /// Called before the flight lands, so the `Arc` dropped here never holds the last handle
-    /// on a mapping (this runs under the cache's lock, where no mapping may be unmapped).
+    /// Called before the flight lands with a value (or after it landed as failed), so the
+    /// `Arc` dropped here never holds the last handle on a mapping: this runs under the
+    /// cache's lock, where no mapping may be unmapped.
     pub(super) fn close(&mut self, path: &Path, flight: &Arc<Flight<T>>) -> Option<u64> {
         if !self
             .open

@@ -106,7 +106,8 @@ impl State {
             return Revalidated::Hit(Arc::clone(candidate));
         }
         if let Some(entry) = current.filter(|e| !Arc::ptr_eq(&e.file, candidate)) {
-            // Put there after this lookup began, so opened after the change was seen.
+            // Put there since this lookup found the candidate: a mapping about as recent as
+            // this check (and checked again once `revalidate_after` has passed).
             let file = Arc::clone(&entry.file);
             self.stats.hits += 1;
             return Revalidated::Hit(file);
