@@ -15,7 +15,8 @@
 //!   cold-load measurements.
 //! - What it costs: [`MmapFile::residency`] (resident pages, like `vmtouch`) and [`PageFaults`].
 //! - Change detection: [`MmapFile::is_stale`] compares device, inode, size and times.
-//! - [`MmapCache`]: shared, bounded, LRU, re-maps replaced files.
+//! - [`MmapCache`]: shared, bounded, LRU, re-maps replaced files; concurrent misses on a path
+//!   map it once, and nothing is unmapped while its lock is held.
 //!
 //! ```no_run
 //! use weightmap_native::{MmapConfig, ModelSource, SourceConfig};

@@ -150,3 +150,31 @@ fn libc_sigbus() -> i32 {
         7
     }
 }
+
+#[test]
+fn the_cache_drops_a_poisoned_mapping_and_maps_the_file_afresh() {
+    use weightmap_native::{CacheConfig, MmapCache};
+    let dir = scratch();
+    let path = write_patterned(dir.path(), "cached.bin", 8 * MIB);
+    let cache = MmapCache::new(CacheConfig {
+        mmap: MmapConfig::guarded(),
+        ..CacheConfig::bounded(4, 1 << 30)
+    });
+    let first = cache.get_or_open(&path).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(2 * MIB as u64)
+        .unwrap();
+    assert_eq!(std::hint::black_box(first.as_slice()[6 * MIB]), 0);
+    assert!(!first.is_intact());
+    let second = cache.get_or_open(&path).unwrap();
+    assert!(!std::sync::Arc::ptr_eq(&first, &second));
+    assert!(second.is_intact());
+    assert_eq!(second.size(), 2 * MIB);
+    assert_eq!(cache.stats().poisoned, 1);
+    let mut buf = [0u8; 8];
+    second.read_at(MIB, &mut buf).unwrap();
+    assert_eq!(buf[0], pattern_byte(MIB));
+}

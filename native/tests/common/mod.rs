@@ -1,6 +1,8 @@
 //! Helpers shared by the native integration tests: real files on a real file system.
 #![allow(dead_code)]
 
+pub mod mappings;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
