@@ -5,8 +5,8 @@ use std::io::{self, Write};
 
 use serde_json::{json, Map, Number, Value as Json};
 use weightmap_core::{
-    Array, Endian, Entries, GgmlType, Gguf, Header, MetadataEntry, ModelData, Salvage, TensorInfo,
-    Tensors, Value,
+    Array, Endian, Entries, GgmlType, Gguf, Header, Layout, MetadataEntry, ModelData, Salvage,
+    TensorInfo, Tensors, Value,
 };
 
 use crate::display::{column_width, Fit};
@@ -19,7 +19,7 @@ pub struct Model<M, T> {
     /// The fixed header, if it was valid.
     pub header: Option<Header>,
     /// Alignment and data section, once the whole header was read.
-    pub layout: Option<(u32, u64)>,
+    pub layout: Option<Layout>,
     /// The file's length, when known (a stream read header-only has none).
     pub file_len: Option<u64>,
     /// The metadata entries shown, in file order.
@@ -38,7 +38,7 @@ pub fn of_gguf<D: ModelData>(
     let layout = *gguf.view().layout();
     Model {
         header: Some(layout.header),
-        layout: Some((layout.alignment, layout.data_offset)),
+        layout: Some(layout),
         file_len,
         metadata: gguf.metadata(),
         tensors: gguf.tensors(),
@@ -57,7 +57,7 @@ pub fn of_salvage<'s, 'a>(
 > {
     Model {
         header: salvage.header,
-        layout: salvage.layout.map(|l| (l.alignment, l.data_offset)),
+        layout: salvage.layout,
         file_len,
         metadata: salvage.metadata.iter().cloned(),
         tensors: salvage.tensors.iter().copied(),
@@ -90,8 +90,8 @@ where
         .collect();
     let mut obj = json!({
         "version": model.header.map(|h| h.version),
-        "alignment": model.layout.map(|l| l.0),
-        "data_offset": model.layout.map(|l| l.1),
+        "alignment": model.layout.map(|l| l.alignment),
+        "data_offset": model.layout.map(|l| l.data_offset),
         "metadata": metadata,
         "tensors": tensors,
     });
@@ -173,8 +173,11 @@ where
     );
     let layout = model
         .layout
-        .map_or("header not read to its end".into(), |(a, d)| {
-            format!("alignment {a}, data section at byte {d}")
+        .map_or("header not read to its end".into(), |l| {
+            format!(
+                "alignment {}, data section at byte {}",
+                l.alignment, l.data_offset
+            )
         });
     writeln!(
         out,
