@@ -19,6 +19,9 @@ pub enum CliError {
         /// The parser's error.
         source: weightmap_core::Error,
     },
+    /// The server could not start (the directory, the address).
+    #[error("{0}")]
+    Serve(String),
     /// Writing the report failed (other than a closed pipe).
     #[error("writing output: {0}")]
     Output(#[from] io::Error),

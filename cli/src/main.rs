@@ -1,5 +1,5 @@
-//! `weightmap`: inspect GGUF model files, see which of their pages are in memory, and warm or
-//! release them.
+//! `weightmap`: inspect GGUF model files, see which of their pages are in memory, warm or
+//! release them, and serve them over HTTP.
 //!
 //! Exit status: 0 on success, 1 when a file cannot be opened or parsed (the typed error is
 //! printed on stderr), 2 for bad command-line usage.
@@ -9,8 +9,11 @@ mod error;
 mod inspect;
 mod report;
 mod residency;
+mod serve;
 mod touch;
 
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -102,6 +105,40 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the model files of a directory over HTTP, straight from the page cache.
+    ///
+    /// Routes: GET/HEAD /files/{path} (byte ranges, multipart ranges, If-Range, ETag),
+    /// /models/{path} (the index as the JSON of `inspect --json`),
+    /// /models/{path}/tensors/{name} (one tensor's bytes, with X-Tensor-Type and
+    /// X-Tensor-Shape), /cache/stats, /healthz. Only regular files inside DIR are served: no
+    /// `..`, no symlinks leaving DIR, no hidden files. Stops on Ctrl-C or SIGTERM, letting
+    /// responses in flight finish (up to 10 s).
+    Serve {
+        /// The directory to serve.
+        dir: PathBuf,
+
+        /// Address to listen on; the default is loopback only. Port 0 picks a free port (the
+        /// first line printed says which).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+
+        /// Most files kept mapped at once.
+        #[arg(long, default_value_t = 64)]
+        cache_entries: usize,
+
+        /// Most bytes kept mapped at once (address space, not memory: pages cost memory only
+        /// while in the page cache).
+        #[arg(long, default_value_t = 64 << 30)]
+        cache_bytes: u64,
+
+        /// Most byte ranges one request may ask for (more is answered with 416).
+        #[arg(long, default_value = "16")]
+        max_ranges: NonZeroUsize,
+
+        /// Print the first line (where it listens) as JSON: {"listening", "root"}.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -138,6 +175,23 @@ fn main() -> ExitCode {
             &touch::Options {
                 release,
                 evict,
+                json,
+            },
+        ),
+        Command::Serve {
+            dir,
+            addr,
+            cache_entries,
+            cache_bytes,
+            max_ranges,
+            json,
+        } => serve::run(
+            &dir,
+            &serve::Options {
+                addr,
+                cache_entries,
+                cache_bytes,
+                max_ranges,
                 json,
             },
         ),

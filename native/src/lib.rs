@@ -47,9 +47,14 @@
 //! mv model.gguf.tmp model.gguf` does not. [`MmapFile::is_stale`] and [`MmapCache`] notice a
 //! replaced file.
 //!
-//! Truncation while a tensor is read still raises `SIGBUS`; surviving it is the next step
-//! (a guard over registered mappings). On Windows a mapped file cannot be truncated or
-//! replaced at all while mapped.
+//! A file truncated while mapped makes touched pages raise `SIGBUS`; a mapping opened with
+//! [`MmapConfig::guard`] survives it (see [`guard`]): lost pages read as zeros and the mapping
+//! reports itself poisoned. On Windows a mapped file cannot be truncated or replaced at all
+//! while mapped.
+//!
+//! # Features
+//! - `json`: [`report`], a parsed model as the JSON object of `weightmap inspect --json`.
+//! - `server`: [`serve`], the HTTP server of mapped files and tensors behind `weightmap serve`.
 //!
 //! # Platforms
 //! Linux is the primary platform. On other Unix systems `populate`, huge pages, page release,
@@ -72,7 +77,11 @@ mod identity;
 mod mmap;
 mod pages;
 mod prefetch;
+#[cfg(feature = "json")]
+pub mod report;
 mod residency;
+#[cfg(feature = "server")]
+pub mod serve;
 mod source;
 mod stream;
 mod sys;

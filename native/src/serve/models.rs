@@ -1,0 +1,195 @@
+//! `GET /models/{path}` (the parsed index as the JSON of `inspect --json`) and
+//! `GET /models/{path}/tensors/{name}` (one tensor's bytes, ranges within the tensor).
+//!
+//! A model's index is built the safe way: its header is read into owned memory from the file
+//! opened beneath the root, parsed, and turned into the JSON and a table of tensors; the
+//! header copy is then dropped. Indexes are kept in a small LRU, each with the identity of
+//! the file it describes, and rebuilt when the file changes. Tensor bytes come from the same
+//! mapping cache as `/files/`, and only from a mapping of the very file that was indexed.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::num::NonZeroUsize;
+use std::ops::Range;
+use std::path::Path as FsPath;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use lru::LruCache;
+use weightmap_core::Gguf;
+
+use super::files::{etag, Representation};
+use super::Shared;
+use crate::identity::FileIdentity;
+use crate::source::DEFAULT_MAX_HEADER_SIZE;
+
+/// What a model request needs of a parsed file.
+#[derive(Debug)]
+pub(crate) struct ModelIndex {
+    identity: FileIdentity,
+    /// The JSON of `inspect --json`, rendered once.
+    json: bytes::Bytes,
+    tensors: HashMap<String, TensorEntry>,
+}
+
+#[derive(Debug)]
+struct TensorEntry {
+    ggml_type: &'static str,
+    shape: String,
+    /// The tensor's bytes, as offsets in the file.
+    span: Range<u64>,
+}
+
+/// Parsed indexes by path, least recently used first out.
+#[derive(Debug)]
+pub(crate) struct Indexes(Mutex<LruCache<std::path::PathBuf, Arc<ModelIndex>>>);
+
+impl Indexes {
+    pub(crate) fn new(entries: usize) -> Self {
+        let cap = NonZeroUsize::new(entries.max(1)).unwrap_or(NonZeroUsize::MIN);
+        Indexes(Mutex::new(LruCache::new(cap)))
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// The index of the file at `key`, opened as `file` with identity `id`: cached if it
+    /// describes that file, else built (outside the lock) and cached.
+    fn get_or_build(
+        &self,
+        key: &FsPath,
+        file: &File,
+        id: &FileIdentity,
+    ) -> Result<Arc<ModelIndex>, String> {
+        let cached = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned();
+        if let Some(index) = cached.filter(|i| i.identity == *id) {
+            return Ok(index);
+        }
+        let index = Arc::new(build(key, file, id)?);
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .put(key.to_path_buf(), Arc::clone(&index));
+        Ok(index)
+    }
+}
+
+/// Reads and parses the header of `file`, and keeps what the routes need.
+fn build(key: &FsPath, file: &File, id: &FileIdentity) -> Result<ModelIndex, String> {
+    let (header, index) = crate::header::read_header(key, file, id.size, DEFAULT_MAX_HEADER_SIZE)
+        .map_err(|e| e.to_string())?;
+    let gguf = Gguf::from_header_index(index, &*header).map_err(|e| e.to_string())?;
+    let data_offset = gguf.view().layout().data_offset;
+    let mut tensors = HashMap::new();
+    for t in gguf.tensors() {
+        let span = data_offset
+            .checked_add(t.offset())
+            .and_then(|start| Some(start..start.checked_add(t.size())?))
+            .filter(|span| span.end <= id.size)
+            .ok_or_else(|| {
+                format!(
+                    "tensor {:?} lies outside the file ({} bytes)",
+                    t.name(),
+                    id.size
+                )
+            })?;
+        let shape = format!("{:?}", t.shape()).replace(' ', "");
+        tensors.insert(
+            t.name().to_owned(),
+            TensorEntry {
+                ggml_type: t.ggml_type().name(),
+                shape,
+                span,
+            },
+        );
+    }
+    let json = crate::report::json(crate::report::of_gguf(&gguf, Some(id.size)));
+    tracing::debug!(path = %key.display(), tensors = tensors.len(), "model indexed");
+    Ok(ModelIndex {
+        identity: *id,
+        json: bytes::Bytes::from(json.to_string()),
+        tensors,
+    })
+}
+
+/// `GET /models/{path}` and `GET /models/{path}/tensors/{name}`.
+pub(crate) async fn get(
+    State(state): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(rest): Path<String>,
+) -> Response {
+    // The model path is the longest prefix before a "/tensors/" that names a file.
+    let split = rest
+        .match_indices("/tensors/")
+        .map(|(at, sep)| (&rest[..at], &rest[at + sep.len()..]))
+        .find(|(model, _)| state.is_file(model));
+    let (model, tensor) = match split {
+        Some((model, name)) => (model, Some(name)),
+        None => (rest.as_str(), None),
+    };
+    let (key, file, id) = match state.resolve(model) {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
+    let index = match state.indexes.get_or_build(&key, &file, &id) {
+        Ok(index) => index,
+        Err(message) => {
+            tracing::info!(path = %key.display(), error = %message, "not a model");
+            state
+                .counters
+                .record(StatusCode::UNPROCESSABLE_ENTITY, 0, false);
+            let body = serde_json::json!({ "error": message }).to_string();
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response();
+        }
+    };
+    let Some(name) = tensor else {
+        state
+            .counters
+            .record(StatusCode::OK, index.json.len() as u64, false);
+        return (
+            [(header::CONTENT_TYPE, "application/json")],
+            index.json.clone(),
+        )
+            .into_response();
+    };
+    let Some(entry) = index.tensors.get(name) else {
+        return state.plain(StatusCode::NOT_FOUND, "no such tensor");
+    };
+    let mapping = match state.mapping_of(&key, &id) {
+        Ok(Some(mapping)) => mapping,
+        Ok(None) => return state.changing(),
+        Err(refused) => return refused,
+    };
+    let mut extra = Vec::new();
+    for (name, value) in [
+        ("x-tensor-type", entry.ggml_type),
+        ("x-tensor-shape", entry.shape.as_str()),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            extra.push((HeaderName::from_static(name), value));
+        }
+    }
+    let rep = Representation {
+        file: mapping,
+        span: entry.span.clone(),
+        etag: etag(&id, &format!("-t{:x}", entry.span.start)),
+        last_modified: id.modified,
+        extra,
+    };
+    state.respond(&method, &headers, uri.query(), rep)
+}
