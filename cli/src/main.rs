@@ -135,6 +135,15 @@ enum Command {
         #[arg(long, default_value = "16")]
         max_ranges: NonZeroUsize,
 
+        /// Seconds a client may take to send a request's headers.
+        #[arg(long, default_value_t = 10)]
+        header_timeout: u64,
+
+        /// Seconds a connection may make no progress (idle keep-alive, a client that stops
+        /// sending or stops reading) before it is closed.
+        #[arg(long, default_value_t = 60)]
+        stall_timeout: u64,
+
         /// Print the first line (where it listens) as JSON: {"listening", "root"}.
         #[arg(long)]
         json: bool,
@@ -184,6 +193,8 @@ fn main() -> ExitCode {
             cache_entries,
             cache_bytes,
             max_ranges,
+            header_timeout,
+            stall_timeout,
             json,
         } => serve::run(
             &dir,
@@ -192,6 +203,8 @@ fn main() -> ExitCode {
                 cache_entries,
                 cache_bytes,
                 max_ranges,
+                header_timeout: std::time::Duration::from_secs(header_timeout.max(1)),
+                stall_timeout: std::time::Duration::from_secs(stall_timeout.max(1)),
                 json,
             },
         ),

@@ -15,6 +15,8 @@ pub struct Options {
     pub cache_entries: usize,
     pub cache_bytes: u64,
     pub max_ranges: std::num::NonZeroUsize,
+    pub header_timeout: std::time::Duration,
+    pub stall_timeout: std::time::Duration,
     pub json: bool,
 }
 
@@ -22,8 +24,14 @@ pub fn run(dir: &Path, options: &Options) -> Result<(), CliError> {
     let config = ServeConfig {
         cache: CacheConfig::bounded(options.cache_entries, options.cache_bytes),
         max_ranges: options.max_ranges,
+        header_timeout: options.header_timeout,
+        stall_timeout: options.stall_timeout,
         ..ServeConfig::new(dir)
     };
+    // Each connection is a file descriptor: allow as many as the hard limit does.
+    if let Some(limit) = weightmap_native::serve::raise_fd_limit() {
+        tracing::debug!(limit, "open-file limit");
+    }
     let server =
         Server::new(config).map_err(|e| CliError::Serve(format!("{}: {e}", dir.display())))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

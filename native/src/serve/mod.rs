@@ -227,6 +227,27 @@ impl Server {
     }
 }
 
+/// Raises this process's soft limit on open files to its hard limit, as servers do (each
+/// connection is a descriptor, and the usual soft limit of 1,024 is soon reached). Returns
+/// the limit now in force, or `None` where it cannot be read.
+pub fn raise_fd_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+        let limit = getrlimit(Resource::Nofile);
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if limit.current != limit.maximum && setrlimit(Resource::Nofile, raised).is_ok() {
+            return limit.maximum.or(Some(u64::MAX));
+        }
+        limit.current.or(Some(u64::MAX))
+    }
+    #[cfg(not(unix))]
+    None
+}
+
 /// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
 pub async fn shutdown_signal() {
     let interrupt = async {
