@@ -14,6 +14,11 @@ for target in thumbv7em-none-eabihf x86_64-pc-windows-gnu x86_64-apple-darwin; d
   rustup target list --installed | grep -qx "$target" || rustup target add "$target"
 done
 
+step "system tools (curl, for the serve tests' second client)"
+if ! command -v curl >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl
+fi
+
 step "reference tooling (.venv: gguf 0.19.0, the Gemma 3 270M packages)"
 req=tests/py/requirements.txt
 stamp=.venv/.requirements.sha256

@@ -178,7 +178,26 @@ fn stalled_and_half_open_clients_are_closed() {
     reader
         .write_all(b"GET /files/big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
-    std::thread::sleep(Duration::from_secs(4));
+    // Forty more readers of the whole 64 MiB file that read nothing: the server's own memory
+    // (anonymous pages; the file's pages are the page cache's) must not grow with them.
+    let anon_before = rss_anon(server.pid());
+    let stalled: Vec<TcpStream> = (0..40)
+        .map(|_| {
+            let mut s = TcpStream::connect(server.addr).unwrap();
+            s.write_all(b"GET /files/big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    if let (Some(before), Some(during)) = (anon_before, rss_anon(server.pid())) {
+        assert!(
+            during < before + (32 << 20),
+            "anonymous memory grew from {before} to {during} bytes with 40 stalled readers"
+        );
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    drop(stalled);
     for (name, stream) in [("partial", &mut partial), ("silent", &mut silent)] {
         assert!(
             closed_within(stream, Duration::from_secs(5)).is_some(),
@@ -201,6 +220,20 @@ fn stalled_and_half_open_clients_are_closed() {
     assert!(drained < 64 << 20, "the stalled response was sent whole");
     assert!(server.is_running());
     assert_eq!(get(&server.url("/healthz"), &[]).status, StatusCode::OK);
+}
+
+/// The anonymous resident memory of process `pid` (Linux), in bytes.
+fn rss_anon(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 #[test]

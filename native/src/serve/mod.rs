@@ -14,10 +14,10 @@
 //! - `GET /cache/stats`: the mapping cache's counters and the request counters;
 //!   `GET /healthz`.
 //!
-//! Only regular files inside the directory are reachable (see [`paths`]); anything else is
+//! Only regular files inside the directory are reachable; anything else is
 //! 400 or 404, logged at WARN. Bodies are `Bytes` that own an `Arc` of the mapping: no file
 //! data is copied in user space. A file truncated while a response streams cuts that
-//! response short (the truncation guard keeps the process alive; see [`body`]). A connection
+//! response short (the truncation guard keeps the process alive). A connection
 //! that makes no progress for [`ServeConfig::stall_timeout`] is closed, and request headers
 //! must arrive within [`ServeConfig::header_timeout`].
 //!
@@ -116,7 +116,8 @@ pub(crate) struct Shared {
     chunk_size: usize,
 }
 
-/// The server: a router over [`Shared`] state, and the loop that accepts connections.
+/// The server: its routes over shared state (the mapping cache, parsed indexes, counters), and
+/// the loop that accepts connections. Cheap to clone; clones share that state.
 #[derive(Debug, Clone)]
 pub struct Server {
     shared: Arc<Shared>,

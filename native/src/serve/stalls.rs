@@ -2,7 +2,9 @@
 //! half-open clients that stop sending, and clients that stop reading a large response.
 //!
 //! One deadline per connection is pushed back whenever a read or a write moves bytes; a read
-//! or write that has to wait past it fails with `TimedOut`, which ends the connection. A slow
+//! or write that has to wait past it fails with `TimedOut`, which ends the connection. The
+//! timer itself is re-armed lazily, when it fires early, so that progress costs a clock read
+//! rather than a trip through the runtime's timer wheel on every read and write. A slow
 //! client that keeps reading is never cut off, and memory stays bounded regardless: bodies
 //! are views of the mapping, so a stalled response holds no copied bytes.
 
@@ -19,6 +21,9 @@ use tokio::time::{Instant, Sleep};
 pub(crate) struct Stalls<T> {
     io: T,
     limit: Duration,
+    /// When bytes last moved.
+    last: Instant,
+    /// Fires at or before `last + limit`.
     deadline: Pin<Box<Sleep>>,
 }
 
@@ -27,22 +32,32 @@ impl<T> Stalls<T> {
         Stalls {
             io,
             limit,
+            last: Instant::now(),
             deadline: Box::pin(tokio::time::sleep(limit)),
         }
     }
 
     fn progressed(&mut self) {
-        self.deadline.as_mut().reset(Instant::now() + self.limit);
+        self.last = Instant::now();
     }
 
-    /// After the inner I/O returned `Pending`: an error if the deadline has passed.
+    /// After the inner I/O returned `Pending`: an error if no bytes moved for `limit`.
     fn waiting<R>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
-        match self.deadline.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "connection made no progress",
-            ))),
-            Poll::Pending => Poll::Pending,
+        loop {
+            match self.deadline.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) => {
+                    let due = self.last + self.limit;
+                    if Instant::now() >= due {
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "connection made no progress",
+                        )));
+                    }
+                    // Bytes moved since the timer was set: wait for the new deadline.
+                    self.deadline.as_mut().reset(due);
+                }
+            }
         }
     }
 }

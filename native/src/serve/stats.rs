@@ -25,7 +25,7 @@ pub(crate) struct Counters {
     body_bytes: AtomicU64,
 }
 
-/// A snapshot of [`Counters`].
+/// Request counters since the server started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RequestStats {
     /// Requests answered.
