@@ -4,10 +4,15 @@
 //!
 //! A body is a queue of parts, literal text (multipart headers) or ranges of the mapping,
 //! handed to hyper a chunk at a time. Before each chunk and before the end, the body checks
-//! that the mapping is intact: if the file was truncated and the truncation guard replaced
-//! lost pages with zeros, the body fails instead of sending them, and hyper closes the
-//! connection with the response short of its `Content-Length`. Pages the kernel itself
-//! finds gone while copying into the socket fail the write (`EFAULT`) the same way.
+//! that the file still has its length (one `fstat`) and that the mapping is intact (the
+//! truncation guard replaced no lost page with zeros); otherwise it fails, and hyper closes
+//! the connection with the response short of its `Content-Length`. Pages the kernel finds
+//! gone while copying into the socket fail the write (`EFAULT`) the same way.
+//!
+//! What this cannot catch: the chunk handed over just before a truncation may still be in
+//! flight, and if the cut is not page-aligned, the rest of the last page reads as zeros in
+//! the kernel (up to 4 KiB); a file truncated and rewritten to its old length in between two
+//! checks is served with the new bytes. Replace files by renaming a new one over them.
 
 use std::collections::VecDeque;
 use std::io;
@@ -147,7 +152,13 @@ impl Body for MappedBody {
         _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = self.get_mut();
-        if !this.file.is_intact() {
+        let expected = this.file.identity().size;
+        let shrunk = this
+            .file
+            .file()
+            .metadata()
+            .map_or(true, |m| m.len() < expected);
+        if shrunk || !this.file.is_intact() {
             tracing::warn!(path = %this.file.path().display(),
                 "file truncated while being served: response cut short");
             this.parts.clear();

@@ -47,6 +47,16 @@ pub(crate) fn etag(id: &FileIdentity, suffix: &str) -> String {
     )
 }
 
+/// `t` if HTTP dates can carry it (1970 to 9999; `httpdate` panics outside that range), else
+/// `None`: a file stamped before 1970 is served without `Last-Modified`.
+pub(crate) fn http_time(t: Option<SystemTime>) -> Option<SystemTime> {
+    const YEAR_9999_END: u64 = 253_402_300_799;
+    t.filter(|t| {
+        t.duration_since(UNIX_EPOCH)
+            .is_ok_and(|d| d.as_secs() <= YEAR_9999_END)
+    })
+}
+
 /// `GET /files/{path}`: the file's bytes.
 pub(crate) async fn get(
     State(state): State<Arc<Shared>>,
@@ -63,7 +73,7 @@ pub(crate) async fn get(
     let rep = Representation {
         span: 0..file.size() as u64,
         etag: etag(&id, ""),
-        last_modified: id.modified,
+        last_modified: http_time(id.modified),
         extra: Vec::new(),
         file,
     };

@@ -110,7 +110,7 @@ impl ServeConfig {
 pub(crate) struct Shared {
     root: Root,
     cache: MmapCache,
-    indexes: models::Indexes,
+    indexes: Arc<models::Indexes>,
     counters: stats::Counters,
     max_ranges: NonZeroUsize,
     chunk_size: usize,
@@ -129,7 +129,13 @@ impl Server {
     ///
     /// # Errors
     /// If the root cannot be opened or is not a directory.
-    pub fn new(config: ServeConfig) -> io::Result<Self> {
+    pub fn new(mut config: ServeConfig) -> io::Result<Self> {
+        // Bounds that keep hyper's and tokio's arithmetic from overflowing.
+        let day = Duration::from_secs(86_400);
+        config.header_timeout = config.header_timeout.min(day);
+        config.stall_timeout = config.stall_timeout.min(day);
+        config.shutdown_grace = config.shutdown_grace.min(day);
+        config.max_connections = config.max_connections.clamp(1, 1 << 20);
         let root = Root::open(&config.root)?;
         let mut cache = config.cache;
         cache.mmap = MmapConfig {
@@ -139,7 +145,7 @@ impl Server {
         let shared = Shared {
             root,
             cache: MmapCache::new(cache),
-            indexes: models::Indexes::new(cache.max_entries),
+            indexes: Arc::new(models::Indexes::new(cache.max_entries)),
             counters: stats::Counters::default(),
             max_ranges: config.max_ranges,
             chunk_size: config.chunk_size,
@@ -296,12 +302,17 @@ impl Shared {
     /// in the caches; a refusal is logged, counted and answered.
     fn resolve(&self, raw: &str) -> Result<(PathBuf, File, FileIdentity), Response> {
         let refused = |refusal: Refusal| {
-            self.counters.refused_path();
             let status = match refusal {
                 Refusal::Malformed(_) => StatusCode::BAD_REQUEST,
                 Refusal::NotFound(_) => StatusCode::NOT_FOUND,
             };
-            tracing::warn!(path = ?raw, reason = refusal.reason(), %status, "refused path");
+            if refusal == Refusal::NotFound(paths::NO_SUCH_FILE) {
+                // A plain miss: not an attempt on the root, and scanners make many.
+                tracing::debug!(path = ?raw, "no such file");
+            } else {
+                self.counters.refused_path();
+                tracing::warn!(path = ?raw, reason = refusal.reason(), %status, "refused path");
+            }
             self.plain(status, refusal.reason())
         };
         let rel = paths::relative(raw).map_err(refused)?;

@@ -20,15 +20,18 @@ use axum::response::{IntoResponse, Response};
 use lru::LruCache;
 use weightmap_core::Gguf;
 
-use super::files::{etag, Representation};
+use super::files::{etag, http_time, Representation};
 use super::Shared;
+use crate::error::Error;
 use crate::identity::FileIdentity;
-use crate::source::DEFAULT_MAX_HEADER_SIZE;
+
+/// The largest header the server reads to index a model (the library's default is 1 GiB):
+/// a request must not make the server read and hold gigabytes.
+const MAX_HEADER: u64 = 256 << 20;
 
 /// What a model request needs of a parsed file.
 #[derive(Debug)]
 pub(crate) struct ModelIndex {
-    identity: FileIdentity,
     /// The JSON of `inspect --json`, rendered once.
     json: bytes::Bytes,
     tensors: HashMap<String, TensorEntry>,
@@ -42,9 +45,17 @@ struct TensorEntry {
     span: Range<u64>,
 }
 
+/// The outcome of indexing a file: kept for failures too, so that a file that does not parse
+/// is not read again on every request (until it changes).
+#[derive(Debug)]
+struct Outcome {
+    identity: FileIdentity,
+    index: Result<ModelIndex, String>,
+}
+
 /// Parsed indexes by path, least recently used first out.
 #[derive(Debug)]
-pub(crate) struct Indexes(Mutex<LruCache<std::path::PathBuf, Arc<ModelIndex>>>);
+pub(crate) struct Indexes(Mutex<LruCache<std::path::PathBuf, Arc<Outcome>>>);
 
 impl Indexes {
     pub(crate) fn new(entries: usize) -> Self {
@@ -57,35 +68,50 @@ impl Indexes {
     }
 
     /// The index of the file at `key`, opened as `file` with identity `id`: cached if it
-    /// describes that file, else built (outside the lock) and cached.
-    fn get_or_build(
-        &self,
+    /// describes that file, else built on a blocking thread (the header read is disk I/O
+    /// and the parse can take milliseconds) and cached, failures included.
+    async fn get_or_build(
+        self: &Arc<Self>,
         key: &FsPath,
-        file: &File,
-        id: &FileIdentity,
-    ) -> Result<Arc<ModelIndex>, String> {
+        file: File,
+        id: FileIdentity,
+    ) -> Arc<Outcome> {
         let cached = self
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(key)
             .cloned();
-        if let Some(index) = cached.filter(|i| i.identity == *id) {
-            return Ok(index);
+        if let Some(outcome) = cached.filter(|o| o.identity == id) {
+            return outcome;
         }
-        let index = Arc::new(build(key, file, id)?);
+        let path = key.to_path_buf();
+        let built = tokio::task::spawn_blocking(move || build(&path, &file, &id))
+            .await
+            .unwrap_or_else(|_| Err("indexing the model failed".into()));
+        let outcome = Arc::new(Outcome {
+            identity: id,
+            index: built,
+        });
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .put(key.to_path_buf(), Arc::clone(&index));
-        Ok(index)
+            .put(key.to_path_buf(), Arc::clone(&outcome));
+        outcome
     }
 }
 
 /// Reads and parses the header of `file`, and keeps what the routes need.
 fn build(key: &FsPath, file: &File, id: &FileIdentity) -> Result<ModelIndex, String> {
-    let (header, index) = crate::header::read_header(key, file, id.size, DEFAULT_MAX_HEADER_SIZE)
-        .map_err(|e| e.to_string())?;
+    let (header, index) =
+        crate::header::read_header(key, file, id.size, MAX_HEADER).map_err(|e| match e {
+            // The parser's message, without the server's path to the file.
+            Error::Parse { source, .. } => source.to_string(),
+            Error::HeaderTooLarge { needed, limit, .. } => {
+                format!("the header needs {needed} bytes, more than the {limit} the server reads")
+            }
+            _ => "cannot read the file".to_owned(),
+        })?;
     let gguf = Gguf::from_header_index(index, &*header).map_err(|e| e.to_string())?;
     let data_offset = gguf.view().layout().data_offset;
     let mut tensors = HashMap::new();
@@ -114,7 +140,6 @@ fn build(key: &FsPath, file: &File, id: &FileIdentity) -> Result<ModelIndex, Str
     let json = crate::report::json(crate::report::of_gguf(&gguf, Some(id.size)));
     tracing::debug!(path = %key.display(), tensors = tensors.len(), "model indexed");
     Ok(ModelIndex {
-        identity: *id,
         json: bytes::Bytes::from(json.to_string()),
         tensors,
     })
@@ -128,7 +153,7 @@ pub(crate) async fn get(
     headers: HeaderMap,
     Path(rest): Path<String>,
 ) -> Response {
-    // The model path is the longest prefix before a "/tensors/" that names a file.
+    // The model path is the first prefix before a "/tensors/" that names a file.
     let split = rest
         .match_indices("/tensors/")
         .map(|(at, sep)| (&rest[..at], &rest[at + sep.len()..]))
@@ -141,7 +166,8 @@ pub(crate) async fn get(
         Ok(found) => found,
         Err(refused) => return refused,
     };
-    let index = match state.indexes.get_or_build(&key, &file, &id) {
+    let outcome = state.indexes.get_or_build(&key, file, id).await;
+    let index = match &outcome.index {
         Ok(index) => index,
         Err(message) => {
             tracing::info!(path = %key.display(), error = %message, "not a model");
@@ -188,7 +214,7 @@ pub(crate) async fn get(
         file: mapping,
         span: entry.span.clone(),
         etag: etag(&id, &format!("-t{:x}", entry.span.start)),
-        last_modified: id.modified,
+        last_modified: http_time(id.modified),
         extra,
     };
     state.respond(&method, &headers, uri.query(), rep)

@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 /// Longest request path accepted, in bytes.
 const MAX_PATH: usize = 4096;
 
+/// The reason given for a path that names nothing (as opposed to one refused).
+pub(crate) const NO_SUCH_FILE: &str = "no such file";
+
 /// Why a request path names no servable file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {
@@ -121,7 +124,7 @@ impl Root {
             Err(rustix::io::Errno::XDEV) => Err(Refusal::NotFound("leaves the served directory")),
             Err(rustix::io::Errno::LOOP) => Err(Refusal::NotFound("symlink loop")),
             Err(rustix::io::Errno::ACCESS) => Err(Refusal::NotFound("permission denied")),
-            Err(_) => Err(Refusal::NotFound("no such file")),
+            Err(_) => Err(Refusal::NotFound(NO_SUCH_FILE)),
         }
     }
 
@@ -133,7 +136,7 @@ impl Root {
     /// The portable check: the canonical path must lie inside the root.
     fn open_canonical(&self, rel: &Path) -> Result<File, Refusal> {
         let full = std::fs::canonicalize(self.path.join(rel))
-            .map_err(|_| Refusal::NotFound("no such file"))?;
+            .map_err(|_| Refusal::NotFound(NO_SUCH_FILE))?;
         if !full.starts_with(&self.path) {
             return Err(Refusal::NotFound("leaves the served directory"));
         }
