@@ -41,6 +41,10 @@ pub(crate) struct MappedBody {
     parts: VecDeque<Part>,
     remaining: u64,
     chunk: usize,
+    /// Mapped bytes handed out so far, and their count when the file's length was last
+    /// checked.
+    handed: u64,
+    checked_at: u64,
 }
 
 /// A view of a mapping's bytes that keeps the mapping alive: the owner of a zero-copy `Bytes`.
@@ -64,6 +68,8 @@ impl MappedBody {
             parts: VecDeque::new(),
             remaining: 0,
             chunk: chunk.max(1),
+            handed: 0,
+            checked_at: 0,
         };
         body.push_mapped(range);
         body
@@ -86,6 +92,8 @@ impl MappedBody {
             parts: VecDeque::new(),
             remaining: 0,
             chunk: chunk.max(1),
+            handed: 0,
+            checked_at: 0,
         };
         for r in ranges {
             let first = r.start.saturating_sub(base);
@@ -133,6 +141,7 @@ impl MappedBody {
                     let end = range.end.min(range.start.saturating_add(self.chunk));
                     let piece = range.start..end;
                     range.start = end;
+                    self.handed += (end - piece.start) as u64; // ok: end >= piece.start
                     return Some(Bytes::from_owner(MapSlice {
                         file: Arc::clone(&self.file),
                         range: piece,
@@ -140,6 +149,23 @@ impl MappedBody {
                 }
             }
         }
+    }
+}
+
+impl MappedBody {
+    /// Whether the file is now shorter than when it was mapped. Checked (one `fstat`) before
+    /// each frame once more than a chunk has gone out, so a response of one chunk, the
+    /// common small range, costs no syscall here: the file was checked when it was opened.
+    fn shrunk(&mut self) -> bool {
+        if self.handed <= self.chunk as u64 || self.handed == self.checked_at {
+            return false;
+        }
+        self.checked_at = self.handed;
+        let expected = self.file.identity().size;
+        self.file
+            .file()
+            .metadata()
+            .map_or(true, |m| m.len() < expected)
     }
 }
 
@@ -152,13 +178,7 @@ impl Body for MappedBody {
         _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = self.get_mut();
-        let expected = this.file.identity().size;
-        let shrunk = this
-            .file
-            .file()
-            .metadata()
-            .map_or(true, |m| m.len() < expected);
-        if shrunk || !this.file.is_intact() {
+        if this.shrunk() || !this.file.is_intact() {
             tracing::warn!(path = %this.file.path().display(),
                 "file truncated while being served: response cut short");
             this.parts.clear();

@@ -323,9 +323,12 @@ impl Shared {
         Ok((self.root.join(&rel), file, FileIdentity::of(&meta)))
     }
 
-    /// Whether `raw` names a servable file (no logging: a probe).
-    fn is_file(&self, raw: &str) -> bool {
-        paths::relative(raw).is_ok_and(|rel| self.root.open_file(&rel).is_ok())
+    /// [`resolve`](Self::resolve) without logging or counting a refusal: a probe.
+    fn probe(&self, raw: &str) -> Option<(PathBuf, File, FileIdentity)> {
+        let rel = paths::relative(raw).ok()?;
+        let file = self.root.open_file(&rel).ok()?;
+        let id = FileIdentity::of(&file.metadata().ok()?);
+        Some((self.root.join(&rel), file, id))
     }
 
     /// The mapping of the file a request path names.

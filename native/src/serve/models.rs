@@ -153,18 +153,18 @@ pub(crate) async fn get(
     headers: HeaderMap,
     Path(rest): Path<String>,
 ) -> Response {
-    // The model path is the first prefix before a "/tensors/" that names a file.
-    let split = rest
-        .match_indices("/tensors/")
-        .map(|(at, sep)| (&rest[..at], &rest[at + sep.len()..]))
-        .find(|(model, _)| state.is_file(model));
-    let (model, tensor) = match split {
-        Some((model, name)) => (model, Some(name)),
-        None => (rest.as_str(), None),
-    };
-    let (key, file, id) = match state.resolve(model) {
-        Ok(found) => found,
-        Err(refused) => return refused,
+    // The model path is the first prefix before a "/tensors/" that names a file; the file
+    // that probe opened is the one indexed.
+    let split = rest.match_indices("/tensors/").find_map(|(at, sep)| {
+        let found = state.probe(&rest[..at])?;
+        Some((found, &rest[at + sep.len()..]))
+    });
+    let ((key, file, id), tensor) = match split {
+        Some((found, name)) => (found, Some(name)),
+        None => match state.resolve(&rest) {
+            Ok(found) => (found, None),
+            Err(refused) => return refused,
+        },
     };
     let outcome = state.indexes.get_or_build(&key, file, id).await;
     let index = match &outcome.index {

@@ -41,6 +41,18 @@ impl<T> Stalls<T> {
         self.last = Instant::now();
     }
 
+    /// What an inner read or write returned, with the deadline kept: progress when ready,
+    /// the deadline's verdict when pending.
+    fn track<R>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
+        match poll {
+            Poll::Ready(result) => {
+                self.progressed();
+                Poll::Ready(result)
+            }
+            Poll::Pending => self.waiting(cx),
+        }
+    }
+
     /// After the inner I/O returned `Pending`: an error if no bytes moved for `limit`.
     fn waiting<R>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
         loop {
@@ -69,13 +81,8 @@ impl<T: AsyncRead + Unpin> AsyncRead for Stalls<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.io).poll_read(cx, buf) {
-            Poll::Ready(result) => {
-                this.progressed();
-                Poll::Ready(result)
-            }
-            Poll::Pending => this.waiting(cx),
-        }
+        let poll = Pin::new(&mut this.io).poll_read(cx, buf);
+        this.track(cx, poll)
     }
 }
 
@@ -86,13 +93,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Stalls<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.io).poll_write(cx, buf) {
-            Poll::Ready(result) => {
-                this.progressed();
-                Poll::Ready(result)
-            }
-            Poll::Pending => this.waiting(cx),
-        }
+        let poll = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.track(cx, poll)
     }
 
     fn poll_write_vectored(
@@ -101,13 +103,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Stalls<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.io).poll_write_vectored(cx, bufs) {
-            Poll::Ready(result) => {
-                this.progressed();
-                Poll::Ready(result)
-            }
-            Poll::Pending => this.waiting(cx),
-        }
+        let poll = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.track(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {
