@@ -93,7 +93,9 @@ pub use identity::FileIdentity;
 pub use mmap::{HugePages, MmapFile};
 pub use pages::Rounding;
 pub use prefetch::{Prefetch, TouchReport};
-pub use residency::{resident_set_size, PageFaults, Residency};
+pub use residency::{
+    peak_resident_set_size, reset_peak_resident_set_size, resident_set_size, PageFaults, Residency,
+};
 pub use source::{
     HeapReason, ModelSource, SourceConfig, DEFAULT_MAX_HEADER_SIZE, FALLBACK_MAX_HEAP_SIZE,
     MIN_MMAP_SIZE,

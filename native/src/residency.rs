@@ -120,3 +120,16 @@ impl PageFaults {
 pub fn resident_set_size() -> Option<u64> {
     sys::resident_set_size().ok()
 }
+
+/// The process's peak resident set size in bytes since it started or since the last
+/// [`reset_peak_resident_set_size`] (`VmHWM`; Linux only, `None` elsewhere).
+pub fn peak_resident_set_size() -> Option<u64> {
+    sys::peak_resident_set_size().ok()
+}
+
+/// Restarts the peak that [`peak_resident_set_size`] reports from the current resident set
+/// size, so the peak of one phase (a load, an upload) can be measured. Returns whether it
+/// worked (Linux 4.0 and later).
+pub fn reset_peak_resident_set_size() -> bool {
+    sys::reset_peak_resident_set_size().is_ok()
+}

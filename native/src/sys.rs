@@ -176,6 +176,35 @@ pub(crate) fn resident_set_size() -> io::Result<u64> {
     Err(io::ErrorKind::Unsupported.into())
 }
 
+/// The process's peak resident set size (`VmHWM` in `/proc/self/status`).
+#[cfg(target_os = "linux")]
+pub(crate) fn peak_resident_set_size() -> io::Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|kib| kib.trim().parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no VmHWM in /proc/self/status"))
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn peak_resident_set_size() -> io::Result<u64> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// Resets the peak resident set size to the current one (`5` into `/proc/self/clear_refs`).
+#[cfg(target_os = "linux")]
+pub(crate) fn reset_peak_resident_set_size() -> io::Result<()> {
+    std::fs::write("/proc/self/clear_refs", "5")
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn reset_peak_resident_set_size() -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
 /// Why transparent huge pages cannot apply, from the system-wide switch (Linux).
 pub(crate) fn huge_pages_disabled() -> Option<&'static str> {
     let setting = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").ok()?;

@@ -1,0 +1,103 @@
+//! Uploading a model file in one call: open, plan, pick the source, run the pipeline.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::time::Instant;
+
+use weightmap_native::{MmapConfig, ModelSource, SourceConfig};
+
+use crate::error::Result;
+use crate::filter::TensorFilter;
+use crate::model::DeviceModel;
+use crate::plan::{Plan, PlanOptions, DIRECT_IO_ALIGNMENT};
+use crate::source::{FileSource, MappedSource};
+use crate::target::Target;
+use crate::upload::{upload, Progress, UploadOptions};
+
+/// How staging buffers are filled from the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Fill {
+    /// `memcpy` out of the file's mapping; pages are released behind the upload.
+    #[default]
+    Mmap,
+    /// `pread` into the staging buffers through the page cache.
+    Pread,
+    /// `pread` with `O_DIRECT`: from the disk to the staging buffers, bypassing the page
+    /// cache (for cold loads of models larger than the cache).
+    Direct,
+}
+
+/// Everything [`upload_file`] needs to know.
+#[derive(Debug, Clone, Default)]
+pub struct FileUpload {
+    /// Chunking and arena layout.
+    pub plan: PlanOptions,
+    /// The pipeline.
+    pub upload: UploadOptions,
+    /// How buffers are filled.
+    pub fill: Fill,
+    /// Drop each chunk from the page cache once read (`posix_fadvise(DONTNEED)`).
+    pub evict_page_cache: bool,
+    /// Which tensors to upload.
+    pub filter: TensorFilter,
+}
+
+/// How [`upload_file`] opens a model: safely (header copied, tensor data mapped: see
+/// [`ModelSource::open`]), guarded against truncation (a file cut short during the upload is
+/// [`Error::SourceChanged`](crate::Error::SourceChanged), not `SIGBUS`), read-ahead sequential.
+pub fn source_config() -> SourceConfig {
+    SourceConfig {
+        mmap: MmapConfig {
+            guard: true,
+            ..MmapConfig::sequential()
+        },
+        ..SourceConfig::default()
+    }
+}
+
+/// Opens the GGUF file at `path` with [`source_config`], plans the upload of the tensors `options.filter` keeps and runs it
+/// into `target`. The report's `open` phase covers opening, parsing and planning.
+///
+/// # Errors
+/// [`Error::Model`](crate::Error::Model) when the file cannot be opened or parsed, and every
+/// error of [`upload`].
+pub fn upload_file<T: Target>(
+    path: impl AsRef<Path>,
+    target: &mut T,
+    options: &FileUpload,
+    progress: impl FnMut(Progress) -> ControlFlow<()>,
+) -> Result<DeviceModel<T::Arena>> {
+    let path = path.as_ref();
+    let started = Instant::now();
+    let gguf = ModelSource::open_with(path, &source_config())?;
+    let mut plan_options = options.plan.clone();
+    if options.fill == Fill::Direct {
+        plan_options.read_alignment = plan_options.read_alignment.max(DIRECT_IO_ALIGNMENT);
+    }
+    let plan = Plan::of_gguf(&gguf, &plan_options, |t| options.filter.keeps(t))?;
+    let opened = started.elapsed();
+    tracing::debug!(path = %path.display(), tensors = plan.tensors().len(), chunks = plan.chunks().len(),
+        arena = plan.arena_len(), fill = ?options.fill, "upload planned");
+    let mut model = match options.fill {
+        Fill::Mmap => {
+            let data = gguf.data();
+            let mut source = MappedSource::new(data);
+            if let (true, Some(mmap)) = (options.evict_page_cache, data.as_mmap()) {
+                source = source.evict_page_cache(mmap.file());
+            }
+            upload(&plan, &source, target, &options.upload, progress)?
+        }
+        Fill::Pread | Fill::Direct => {
+            let source = if options.fill == Fill::Direct {
+                FileSource::open_direct(path)?
+            } else {
+                FileSource::open(path)?
+            };
+            let source = source.evict_page_cache(options.evict_page_cache);
+            upload(&plan, &source, target, &options.upload, progress)?
+        }
+    };
+    model.set_open_time(opened);
+    Ok(model)
+}

@@ -1,0 +1,118 @@
+//! Writes large generated GGUF models for tests and benchmarks, streaming, without holding
+//! the tensor data in memory. Not part of the stable API.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::Path;
+
+use weightmap_core::GgmlType;
+
+/// A tensor of a generated model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedTensor {
+    /// Its name (`blk.N.<type>.weight`, or `output_norm.weight`).
+    pub name: String,
+    /// Its type.
+    pub ggml_type: GgmlType,
+    /// Its shape.
+    pub shape: Vec<u64>,
+}
+
+/// Writes a GGUF v3 file of about `bytes` bytes of tensor data: layers of one tensor of every
+/// ggml type, sizes varied so few are multiples of 256, filled with pseudo-random bytes from
+/// `seed`, plus a small F32 tensor of odd length. Returns the tensors in file order.
+///
+/// # Errors
+/// I/O errors from writing the file.
+pub fn write_model(path: &Path, bytes: u64, seed: u64) -> io::Result<Vec<GeneratedTensor>> {
+    let types = GgmlType::ALL;
+    // Per-tensor bytes so that about four layers of every type reach `bytes`.
+    let per_tensor = (bytes / (4 * types.len() as u64)).max(1);
+    let mut tensors = Vec::new();
+    let mut total = 0u64;
+    let mut layer = 0u64;
+    while total < bytes {
+        for (i, &ggml_type) in types.iter().enumerate() {
+            let block = ggml_type.block_size();
+            let rows = 1 + (i as u64 + layer) % 7;
+            let blocks = (per_tensor / rows / ggml_type.type_size()).max(1) + layer;
+            let shape = vec![blocks * block, rows];
+            total += ggml_type.byte_size(&shape).unwrap_or(0);
+            tensors.push(GeneratedTensor {
+                name: format!(
+                    "blk.{layer}.{}.weight",
+                    ggml_type.name().to_ascii_lowercase()
+                ),
+                ggml_type,
+                shape,
+            });
+        }
+        layer += 1;
+    }
+    tensors.push(GeneratedTensor {
+        name: "output_norm.weight".into(),
+        ggml_type: GgmlType::F32,
+        shape: vec![641],
+    });
+
+    const ALIGN: u64 = 32;
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
+    let mut header = Vec::new();
+    header.extend_from_slice(b"GGUF");
+    header.extend_from_slice(&3u32.to_le_bytes());
+    header.extend_from_slice(&(tensors.len() as u64).to_le_bytes());
+    header.extend_from_slice(&1u64.to_le_bytes());
+    put_string(&mut header, "general.architecture");
+    header.extend_from_slice(&8u32.to_le_bytes());
+    put_string(&mut header, "generated");
+    let mut offset = 0u64;
+    let mut sizes = Vec::new();
+    for t in &tensors {
+        put_string(&mut header, &t.name);
+        header.extend_from_slice(&(t.shape.len() as u32).to_le_bytes());
+        for d in &t.shape {
+            header.extend_from_slice(&d.to_le_bytes());
+        }
+        header.extend_from_slice(&t.ggml_type.id().to_le_bytes());
+        offset = offset.next_multiple_of(ALIGN);
+        header.extend_from_slice(&offset.to_le_bytes());
+        let size = t.ggml_type.byte_size(&t.shape).unwrap_or(0);
+        sizes.push((offset, size));
+        offset += size;
+    }
+    header.resize(header.len().next_multiple_of(ALIGN as usize), 0);
+    out.write_all(&header)?;
+
+    let mut state = seed | 1;
+    let mut block = vec![0u8; 1 << 20];
+    let mut written = 0u64;
+    for (offset, size) in sizes {
+        write_zeros(&mut out, offset - written)?;
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(block.len() as u64) as usize;
+            let words = n.next_multiple_of(8).min(block.len());
+            for word in block[..words].chunks_mut(8) {
+                // xorshift64: fast, deterministic, every byte value.
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                word.copy_from_slice(&state.to_le_bytes()[..word.len()]);
+            }
+            out.write_all(&block[..n])?;
+            left -= n as u64;
+        }
+        written = offset + size;
+    }
+    out.flush()?;
+    Ok(tensors)
+}
+
+fn put_string(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn write_zeros(out: &mut impl Write, n: u64) -> io::Result<()> {
+    io::copy(&mut io::repeat(0).take(n), out).map(drop)
+}
