@@ -19,6 +19,12 @@ pub enum CliError {
         /// The parser's error.
         source: weightmap_core::Error,
     },
+    /// The upload failed: no GPU, no memory, a file that changed.
+    #[error(transparent)]
+    Upload(#[from] weightmap_gpu::Error),
+    /// A bad combination of options (exit status 2).
+    #[error("{0}")]
+    Usage(String),
     /// The server could not start (the directory, the address).
     #[error("{0}")]
     Serve(String),

@@ -1,5 +1,5 @@
 //! `weightmap`: inspect GGUF model files, see which of their pages are in memory, warm or
-//! release them, and serve them over HTTP.
+//! release them, serve them over HTTP and upload them to a GPU.
 //!
 //! Exit status: 0 on success, 1 when a file cannot be opened or parsed (the typed error is
 //! printed on stderr), 2 for bad command-line usage.
@@ -11,13 +11,14 @@ mod report;
 mod residency;
 mod serve;
 mod touch;
+mod upload;
 
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 /// Zero-copy access to model weights: inspect GGUF files without loading them, see and control
@@ -148,6 +149,81 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+
+    /// Upload every tensor of a GGUF file to a CUDA GPU and report the throughput.
+    ///
+    /// The file is read in chunks into a ring of pinned staging buffers and copied on a
+    /// non-blocking stream while the next chunk is read; each chunk's pages are handed back
+    /// to the kernel once copied, so the process's memory grows by about buffers x chunk
+    /// size, not by the model's size. Prints the time of each phase, GB/s and the peak RSS
+    /// growth. Without an NVIDIA GPU and driver it says so and exits with status 1 (--host
+    /// runs the same pipeline into host memory).
+    Upload {
+        /// The GGUF file.
+        file: PathBuf,
+
+        /// CUDA device ordinal.
+        #[arg(long, default_value_t = 0)]
+        device: usize,
+
+        /// Staging chunk size in MiB.
+        #[arg(long, default_value_t = 32)]
+        chunk_mib: usize,
+
+        /// Staging buffers in the ring.
+        #[arg(long, default_value_t = 4)]
+        buffers: usize,
+
+        /// Threads filling each buffer (default: the cores, at most 8).
+        #[arg(long)]
+        threads: Option<usize>,
+
+        /// How buffers are filled: memcpy from the mapping, pread, or pread with O_DIRECT
+        /// (bypasses the page cache; for cold loads).
+        #[arg(long, value_enum, default_value = "mmap")]
+        fill: FillArg,
+
+        /// Drop each chunk from the page cache once read (posix_fadvise DONTNEED).
+        #[arg(long)]
+        evict: bool,
+
+        /// Keep the mapping's pages resident (skip MADV_DONTNEED behind the upload).
+        #[arg(long)]
+        keep_pages: bool,
+
+        /// Read every tensor back and compare it with the file.
+        #[arg(long)]
+        verify: bool,
+
+        /// Upload only blocks A..B (tensors named blk.N.*, A <= N < B), e.g. to shard a
+        /// model across GPUs. Combines with --tensor.
+        #[arg(long, value_parser = upload::parse_layers, value_name = "A..B")]
+        layers: Option<std::ops::Range<u32>>,
+
+        /// Upload this tensor (repeatable). Combines with --layers.
+        #[arg(long = "tensor", value_name = "NAME")]
+        tensors: Vec<String>,
+
+        /// Upload into host memory instead of a GPU (the same pipeline; for machines
+        /// without one).
+        #[arg(long)]
+        host: bool,
+
+        /// Print one JSON object: {"file", "device", "tensors", "bytes", "arena_bytes",
+        /// "chunks", "chunk_size", "buffers", "threads", "fill", "seconds": {"open",
+        /// "allocate", "transfer", "verify"}, "bytes_per_second", "verified", "rss_before",
+        /// "peak_rss", "peak_rss_growth"}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `--fill` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FillArg {
+    Mmap,
+    Pread,
+    Direct,
 }
 
 fn main() -> ExitCode {
@@ -208,9 +284,48 @@ fn main() -> ExitCode {
                 json,
             },
         ),
+        Command::Upload {
+            file,
+            device,
+            chunk_mib,
+            buffers,
+            threads,
+            fill,
+            evict,
+            keep_pages,
+            verify,
+            layers,
+            tensors,
+            host,
+            json,
+        } => upload::run(
+            &file,
+            &upload::Options {
+                device,
+                host,
+                chunk_mib,
+                buffers,
+                threads,
+                fill: match fill {
+                    FillArg::Mmap => weightmap_gpu::Fill::Mmap,
+                    FillArg::Pread => weightmap_gpu::Fill::Pread,
+                    FillArg::Direct => weightmap_gpu::Fill::Direct,
+                },
+                evict,
+                keep_pages,
+                verify,
+                layers,
+                tensors,
+                json,
+            },
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e @ error::CliError::Usage(_)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(1)

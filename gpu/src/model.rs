@@ -57,6 +57,11 @@ impl<A: Arena> DeviceModel<A> {
         })
     }
 
+    /// How many tensors were uploaded.
+    pub fn tensor_count(&self) -> usize {
+        self.tensors.len()
+    }
+
     /// The arena that holds them.
     pub fn arena(&self) -> &A {
         &self.arena

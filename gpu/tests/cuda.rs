@@ -1,0 +1,156 @@
+//! The CUDA target. Without a driver or a device these tests check that every entry point
+//! says so cleanly, print `skipped: no CUDA device` and pass; on a GPU machine they upload a
+//! generated model of more than 2 GiB with every ggml type (each fill mode) and the real
+//! Gemma model, read every tensor back and compare, cancel midway, and ask for more memory
+//! than is free.
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+
+use weightmap_gpu::cuda::{device_count, driver_present};
+use weightmap_gpu::testing::write_model;
+use weightmap_gpu::{upload_file, CudaTarget, Error, FileUpload, Fill, Target, UploadOptions};
+
+/// The device to test on, or `None` (after saying so) when there is none.
+fn device() -> Option<CudaTarget> {
+    match CudaTarget::new(0) {
+        Ok(target) => Some(target),
+        Err(e) if e.is_no_device() => {
+            println!("skipped: no CUDA device ({e})");
+            None
+        }
+        Err(e) => panic!("a CUDA device is there but cannot be opened: {e}"),
+    }
+}
+
+#[test]
+fn without_a_gpu_every_entry_point_is_an_error_not_a_panic() {
+    if driver_present() {
+        let count = device_count().unwrap();
+        let err = CudaTarget::new(count).unwrap_err();
+        assert!(matches!(err, Error::NoDevice { .. }), "{err}");
+        return;
+    }
+    assert!(matches!(device_count(), Err(Error::NoDriver)));
+    let err = CudaTarget::new(0).unwrap_err();
+    assert!(err.is_no_device());
+    assert!(err.to_string().contains("NVIDIA"), "{err}");
+}
+
+fn verified(fill: Fill) -> FileUpload {
+    FileUpload {
+        fill,
+        upload: UploadOptions {
+            verify: true,
+            ..UploadOptions::default()
+        },
+        ..FileUpload::default()
+    }
+}
+
+#[test]
+fn a_generated_model_over_2_gib_round_trips_in_every_fill_mode() {
+    let Some(mut target) = device() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("generated.gguf");
+    let tensors = write_model(&path, 2200 << 20, 31).unwrap();
+    for fill in [Fill::Mmap, Fill::Pread, Fill::Direct] {
+        let model = match upload_file(&path, &mut target, &verified(fill), |_| {
+            ControlFlow::Continue(())
+        }) {
+            Ok(model) => model,
+            Err(Error::Io { source, .. }) if fill == Fill::Direct => {
+                println!("O_DIRECT refused here: {source}");
+                continue;
+            }
+            Err(e) => panic!("{fill:?}: {e}"),
+        };
+        let report = model.report();
+        assert!(report.bytes > 2 << 30, "{} bytes", report.bytes);
+        assert!(report.verify.is_some());
+        assert_eq!(model.tensors().len(), tensors.len());
+        for t in &tensors {
+            let uploaded = model.tensor(&t.name).unwrap();
+            assert_eq!(uploaded.ggml_type(), t.ggml_type);
+            assert_eq!(uploaded.shape(), t.shape.as_slice());
+            assert_eq!(uploaded.view().len(), uploaded.len());
+        }
+        println!(
+            "{fill:?}: {:.2} GB/s over {} bytes",
+            report.bytes_per_second() / 1e9,
+            report.bytes
+        );
+    }
+}
+
+#[test]
+fn the_gemma_model_round_trips() {
+    let Some(mut target) = device() else { return };
+    let path = std::env::var_os("WEIGHTMAP_GEMMA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/fixtures/gemma-3-270m-q4_k_m.gguf")
+        });
+    if !path.exists() {
+        println!(
+            "skipped: no Gemma model at {} (the tests crate assembles it)",
+            path.display()
+        );
+        return;
+    }
+    let model = upload_file(&path, &mut target, &verified(Fill::Mmap), |_| {
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert!(model.tensors().len() > 200);
+}
+
+#[test]
+fn cancelling_midway_stops_cleanly_and_the_device_stays_usable() {
+    let Some(mut target) = device() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("generated.gguf");
+    write_model(&path, 512 << 20, 37).unwrap();
+    let mut calls = 0;
+    let err = upload_file(&path, &mut target, &FileUpload::default(), |p| {
+        calls += 1;
+        if p.bytes_done * 2 >= p.bytes_total {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .unwrap_err();
+    match err {
+        Error::Cancelled { done, total } => assert!(done < total && done * 2 >= total),
+        other => panic!("{other}"),
+    }
+    assert!(calls > 1);
+    let model = upload_file(&path, &mut target, &verified(Fill::Mmap), |_| {
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert!(model.report().verify.is_some());
+}
+
+#[test]
+fn asking_for_more_than_is_free_is_out_of_memory() {
+    let Some(mut target) = device() else { return };
+    let (free, _) = target.memory().unwrap();
+    let err = target.begin(free + (1 << 30), 2, 1 << 20).unwrap_err();
+    match err {
+        Error::OutOfDeviceMemory {
+            requested,
+            free: reported,
+        } => {
+            assert_eq!(requested, free + (1 << 30));
+            assert!(reported <= free + (256 << 20));
+        }
+        other => panic!("{other}"),
+    }
+    // The target still works afterwards.
+    target.begin(1 << 20, 2, 1 << 20).unwrap();
+    target.staging(0).unwrap().fill(1);
+    target.finish().unwrap();
+}
