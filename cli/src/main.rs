@@ -178,9 +178,10 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
 
-        /// How buffers are filled: memcpy from the mapping, pread, or pread with O_DIRECT
-        /// (bypasses the page cache; for cold loads).
-        #[arg(long, value_enum, default_value = "mmap")]
+        /// How buffers are filled: pread through the page cache, memcpy from the mapping
+        /// (pages released behind the upload), or pread with O_DIRECT (bypasses the page
+        /// cache; for cold loads).
+        #[arg(long, value_enum, default_value = "pread")]
         fill: FillArg,
 
         /// Drop each chunk from the page cache once read (posix_fadvise DONTNEED).
@@ -221,8 +222,8 @@ enum Command {
 /// `--fill` values.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum FillArg {
-    Mmap,
     Pread,
+    Mmap,
     Direct,
 }
 

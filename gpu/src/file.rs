@@ -19,9 +19,11 @@ use crate::upload::{upload, Progress, UploadOptions};
 #[non_exhaustive]
 pub enum Fill {
     /// `memcpy` out of the file's mapping; pages are released behind the upload.
-    #[default]
     Mmap,
-    /// `pread` into the staging buffers through the page cache.
+    /// `pread` into the staging buffers through the page cache: the default, as fast as
+    /// `Mmap` on a warm cache and faster on a cold one (large reads instead of page faults;
+    /// see docs/BENCHMARKS.md), and nothing mapped so nothing to release.
+    #[default]
     Pread,
     /// `pread` with `O_DIRECT`: from the disk to the staging buffers, bypassing the page
     /// cache (for cold loads of models larger than the cache).
@@ -45,12 +47,14 @@ pub struct FileUpload {
 
 /// How [`upload_file`] opens a model: safely (header copied, tensor data mapped: see
 /// [`ModelSource::open`]), guarded against truncation (a file cut short during the upload is
-/// [`Error::SourceChanged`](crate::Error::SourceChanged), not `SIGBUS`), read-ahead sequential.
+/// [`Error::SourceChanged`](crate::Error::SourceChanged), not `SIGBUS`). The kernel's default
+/// read-ahead: `MADV_SEQUENTIAL` made cold page faults 4-8x slower here, while the pipeline's
+/// own `MADV_WILLNEED` a few chunks ahead keeps reads large.
 pub fn source_config() -> SourceConfig {
     SourceConfig {
         mmap: MmapConfig {
             guard: true,
-            ..MmapConfig::sequential()
+            ..MmapConfig::default()
         },
         ..SourceConfig::default()
     }

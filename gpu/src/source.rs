@@ -10,7 +10,7 @@ use std::io;
 use std::ops::Range;
 use std::path::Path;
 
-use weightmap_core::ModelData;
+use weightmap_core::{Advice, ModelData};
 
 use crate::error::{Error, Result};
 
@@ -31,6 +31,12 @@ pub trait ChunkSource: Sync {
     /// [`Error::Io`] when reading fails, [`Error::OutOfSource`] for bytes the source does not
     /// hold.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize>;
+
+    /// Says `range` (file offsets) will be read soon, so the source can start loading it
+    /// (readahead). A hint; the default does nothing.
+    fn prefetch(&self, range: Range<u64>) {
+        let _ = range;
+    }
 
     /// Says the upload is done with `range` (file offsets): its memory may be given back. A
     /// hint; the default does nothing.
@@ -99,6 +105,14 @@ impl<D: ModelData + Sync + ?Sized> ChunkSource for MappedSource<'_, D> {
         let bytes = self.data.bytes().get(local).ok_or_else(out_of_source)?;
         buf[..bytes.len()].copy_from_slice(bytes);
         Ok(bytes.len())
+    }
+
+    /// `MADV_WILLNEED`: the kernel reads the range ahead in large requests, where page
+    /// faults alone would read a cold file a little at a time.
+    fn prefetch(&self, range: Range<u64>) {
+        if let Some(local) = self.local(&range) {
+            self.data.advise(local, Advice::WillNeed);
+        }
     }
 
     fn release(&self, range: Range<u64>) {
@@ -231,6 +245,13 @@ impl ChunkSource for FileSource {
         Ok(done)
     }
 
+    /// `posix_fadvise(WILLNEED)` for buffered reads (direct reads skip the cache anyway).
+    fn prefetch(&self, range: Range<u64>) {
+        if self.direct.is_none() {
+            advise_file(&self.file, range, FileAdvice::WillNeed);
+        }
+    }
+
     fn release(&self, range: Range<u64>) {
         if self.evict {
             evict(&self.file, range);
@@ -256,19 +277,34 @@ fn pread(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     std::os::windows::fs::FileExt::seek_read(file, buf, offset)
 }
 
-/// Drops `range` of `file` from the page cache; a failure is only logged (it is a hint).
+/// What [`advise_file`] tells the kernel.
+#[derive(Debug, Clone, Copy)]
+enum FileAdvice {
+    WillNeed,
+    DontNeed,
+}
+
+/// Drops `range` of `file` from the page cache.
 fn evict(file: &File, range: Range<u64>) {
+    advise_file(file, range, FileAdvice::DontNeed);
+}
+
+/// `posix_fadvise` over `range`; a failure is only logged (it is a hint).
+fn advise_file(file: &File, range: Range<u64>, advice: FileAdvice) {
     #[cfg(target_os = "linux")]
     {
+        use rustix::fs::Advice as A;
         let len = std::num::NonZeroU64::new(range.end.saturating_sub(range.start));
+        let advice = match advice {
+            FileAdvice::WillNeed => A::WillNeed,
+            FileAdvice::DontNeed => A::DontNeed,
+        };
         if let Some(len) = len {
-            if let Err(e) =
-                rustix::fs::fadvise(file, range.start, Some(len), rustix::fs::Advice::DontNeed)
-            {
-                tracing::debug!(error = %e, "posix_fadvise(DONTNEED) ignored");
+            if let Err(e) = rustix::fs::fadvise(file, range.start, Some(len), advice) {
+                tracing::debug!(error = %e, ?advice, "posix_fadvise ignored");
             }
         }
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = (file, range);
+    let _ = (file, range, advice);
 }

@@ -129,7 +129,14 @@ pub fn upload<T: Target, S: ChunkSource + ?Sized>(
     };
     // Release whole pages only once: from where the last release ended.
     let mut released_to = plan.chunks().first().map_or(0, |c| c.needed.start);
-    for (index, chunk) in plan.chunks().iter().enumerate() {
+    let chunks = plan.chunks();
+    for chunk in chunks.iter().take(PREFETCH_AHEAD) {
+        source.prefetch(chunk.needed.clone());
+    }
+    for (index, chunk) in chunks.iter().enumerate() {
+        if let Some(ahead) = chunks.get(index + PREFETCH_AHEAD) {
+            source.prefetch(ahead.needed.clone());
+        }
         let buffer = index % options.buffers;
         let staging = target.staging(buffer)?;
         let staging = staging.get_mut(..chunk.read_len()).ok_or_else(|| {
@@ -183,6 +190,9 @@ pub fn upload<T: Target, S: ChunkSource + ?Sized>(
     };
     Ok(DeviceModel::new(arena, plan.tensors().to_vec(), report))
 }
+
+/// Chunks read ahead of the one being filled (page cache, not process memory).
+const PREFETCH_AHEAD: usize = 4;
 
 /// Smallest share of a chunk worth a thread of its own.
 const MIN_PART: usize = 1 << 20;
