@@ -55,6 +55,13 @@ fn evict(path: &Path) {
     }
 }
 
+/// Reads the whole file into the page cache.
+fn warm(path: &Path) {
+    let file = MmapFile::open_untrusted(path).expect("open for warming");
+    file.touch_all(|_, _| {});
+    file.release_cpu_pages().expect("release");
+}
+
 /// One pipeline row: median GB/s over `runs`, and the largest peak RSS growth.
 fn pipeline_row<T: Target>(
     label: &str,
@@ -70,6 +77,8 @@ fn pipeline_row<T: Target>(
     for _ in 0..runs {
         if cold {
             evict(path);
+        } else {
+            warm(path);
         }
         let before = resident_set_size().unwrap_or(0);
         reset_peak_resident_set_size();
@@ -138,6 +147,8 @@ fn naive_mmap(
     for _ in 0..runs {
         if cold {
             evict(path);
+        } else {
+            warm(path);
         }
         gguf.data().release_cpu_pages()?;
         let start = Instant::now();
