@@ -37,7 +37,8 @@ pub fn device_count() -> Result<usize> {
     Ok(usize::try_from(count).unwrap_or(0))
 }
 
-/// Uploads to one CUDA device: see the [module docs](self).
+/// Uploads to one CUDA device: plain pinned staging buffers, one non-blocking stream, one
+/// event per buffer, the arena in device memory.
 #[derive(Debug)]
 pub struct CudaTarget {
     context: Arc<CudaContext>,

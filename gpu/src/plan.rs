@@ -167,7 +167,12 @@ impl Chunk {
     }
 }
 
-/// Every tensor's place in the arena and every chunk to read: see the [module docs](self).
+/// Every tensor's place in the arena and every chunk to read.
+///
+/// Tensors are taken in file order and packed into one arena at the alignment; the file is
+/// read in chunks of at most the chunk size, several tensors per chunk when they lie close
+/// together, one tensor over several chunks when it is large. Neighbouring pieces that are
+/// contiguous both in the file and in the arena are one copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     tensors: Vec<PlacedTensor>,

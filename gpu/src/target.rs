@@ -14,7 +14,12 @@
 use crate::error::{Error, Result};
 use crate::plan::CopyOp;
 
-/// A device the pipeline uploads to. See the [module docs](self).
+/// A device the pipeline uploads to.
+///
+/// The pipeline calls [`begin`](Target::begin) once, then for each chunk
+/// [`staging`](Target::staging) (which waits until that buffer's earlier copies are done) and
+/// [`submit`](Target::submit), then [`finish`](Target::finish). A buffer is reachable only
+/// through `staging`, so no copy can read a buffer that is being refilled.
 pub trait Target {
     /// The device memory that holds every uploaded tensor.
     type Arena: Arena;
@@ -65,7 +70,8 @@ pub trait Arena {
 }
 
 /// A target in host memory: the arena is a `Vec<u8>` and copies are deferred until their
-/// staging buffer is waited for, as on a GPU stream. See the [module docs](self).
+/// staging buffer is waited for, as on a GPU stream: a pipeline that refilled a buffer too
+/// early would upload the wrong bytes here too.
 #[derive(Debug, Default)]
 pub struct HostTarget {
     arena: Vec<u8>,
