@@ -152,10 +152,10 @@ enum Command {
 
     /// Upload every tensor of a GGUF file to a CUDA GPU and report the throughput.
     ///
-    /// The file is read in chunks into a ring of pinned staging buffers and copied on a
-    /// non-blocking stream while the next chunk is read; each chunk's pages are handed back
-    /// to the kernel once copied, so the process's memory grows by about buffers x chunk
-    /// size, not by the model's size. Prints the time of each phase, GB/s and the peak RSS
+    /// The file is read in chunks into a ring of pinned staging buffers (pread by default)
+    /// and copied on a non-blocking stream while the next chunk is read; with --fill mmap
+    /// each chunk's pages are handed back to the kernel once copied. Either way the
+    /// process's memory grows by about buffers x chunk size, not by the model's size. Prints the time of each phase, GB/s and the peak RSS
     /// growth. Without an NVIDIA GPU and driver it says so and exits with status 1 (--host
     /// runs the same pipeline into host memory).
     Upload {
@@ -188,7 +188,8 @@ enum Command {
         #[arg(long)]
         evict: bool,
 
-        /// Keep the mapping's pages resident (skip MADV_DONTNEED behind the upload).
+        /// With --fill mmap, keep the mapping's pages resident (skip MADV_DONTNEED behind
+        /// the upload; pread and direct map nothing).
         #[arg(long)]
         keep_pages: bool,
 

@@ -61,6 +61,11 @@ pub fn run(path: &Path, options: &Options) -> Result<(), CliError> {
             "--buffers and --threads must be between 1 and 1024".into(),
         ));
     }
+    if (options.buffers as u64) * (chunk_size as u64) > 16 << 30 {
+        return Err(CliError::Usage(
+            "--buffers x --chunk-mib must stay within 16 GiB of staging memory".into(),
+        ));
+    }
     let mut filter = None;
     if let Some(layers) = &options.layers {
         filter = Some(TensorFilter::layers(layers.clone()));

@@ -127,6 +127,7 @@ fn bad_files_exit_1_and_bad_options_exit_2() {
         &["--layers", "x"],
         &["--fill", "telepathy"],
         &["--buffers", "0"],
+        &["--buffers", "1024", "--chunk-mib", "1024"],
     ] {
         let mut all = vec!["upload", "m.gguf", "--host"];
         all.extend_from_slice(args);

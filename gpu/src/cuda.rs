@@ -20,9 +20,10 @@ use crate::target::{copy_range, no_buffer, Arena, Target};
 
 /// Whether the CUDA driver library can be loaded here.
 pub fn driver_present() -> bool {
+    static PRESENT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     // SAFETY: loading libcuda runs its initialisers; cudarc loads the same library the same
     // way on first use, so probing adds nothing it would not do anyway.
-    unsafe { sys::is_culib_present() }
+    *PRESENT.get_or_init(|| unsafe { sys::is_culib_present() })
 }
 
 /// How many CUDA devices the driver sees.
@@ -33,8 +34,18 @@ pub fn device_count() -> Result<usize> {
     if !driver_present() {
         return Err(Error::NoDriver);
     }
-    let count = CudaContext::device_count().map_err(driver("cuDeviceGetCount"))?;
-    Ok(usize::try_from(count).unwrap_or(0))
+    use sys::cudaError_enum as E;
+    match CudaContext::device_count() {
+        Ok(count) => Ok(usize::try_from(count).unwrap_or(0)),
+        // A driver library without a usable device: a container without /dev/nvidia*,
+        // CUDA_VISIBLE_DEVICES="", the toolkit's stub library, a kernel module that does
+        // not match.
+        Err(DriverError(E::CUDA_ERROR_NO_DEVICE)) => Ok(0),
+        Err(DriverError(E::CUDA_ERROR_STUB_LIBRARY | E::CUDA_ERROR_SYSTEM_DRIVER_MISMATCH)) => {
+            Err(Error::NoDriver)
+        }
+        Err(e) => Err(driver("cuDeviceGetCount")(e)),
+    }
 }
 
 /// Uploads to one CUDA device: plain pinned staging buffers, one non-blocking stream, one
@@ -44,6 +55,8 @@ pub struct CudaTarget {
     context: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     arena: Option<CudaSlice<u8>>,
+    /// The arena's length as asked for (the allocation holds at least one byte).
+    arena_len: usize,
     buffers: Vec<Staging>,
 }
 
@@ -70,6 +83,7 @@ impl CudaTarget {
             context,
             stream,
             arena: None,
+            arena_len: 0,
             buffers: Vec::new(),
         })
     }
@@ -97,6 +111,11 @@ impl CudaTarget {
 
     /// Waits for every copy queued from every buffer.
     fn wait_all(&self) -> Result<()> {
+        // An error recorded by an earlier drop would make the synchronise below return it
+        // without waiting: take it first.
+        if let Err(e) = self.context.check_err() {
+            tracing::warn!(error = %e, "an earlier CUDA call failed");
+        }
         self.stream
             .synchronize()
             .map_err(driver("cuStreamSynchronize"))
@@ -110,6 +129,13 @@ impl Target for CudaTarget {
         self.wait_all()?;
         self.arena = None;
         self.buffers.clear();
+        // Let the stream-ordered free of an earlier arena complete before asking what is free.
+        self.wait_all()?;
+        if staging_len > MAX_STAGING {
+            return Err(Error::InvalidOptions(format!(
+                "staging buffers of {staging_len} bytes: at most {MAX_STAGING}"
+            )));
+        }
         let (free, _) = self.memory()?;
         if arena_len > free {
             return Err(Error::OutOfDeviceMemory {
@@ -131,6 +157,7 @@ impl Target for CudaTarget {
                 }
             })?;
         self.arena = Some(arena);
+        self.arena_len = arena_len;
         for _ in 0..buffers {
             // Flags 0: plain pinned memory, not write-combined, so the CPU can also read it
             // at full speed.
@@ -145,9 +172,11 @@ impl Target for CudaTarget {
             // SAFETY: `ptr` points to the `host.len()` bytes cuMemHostAlloc just returned,
             // which nothing else references yet.
             unsafe { std::ptr::write_bytes(ptr, 0, host.len()) };
+            // Blocking sync: a wait for the buffer sleeps instead of spinning a core that
+            // the fill threads need.
             let copied = self
                 .context
-                .new_event(None)
+                .new_event(Some(sys::CUevent_flags::CU_EVENT_BLOCKING_SYNC))
                 .map_err(driver("cuEventCreate"))?;
             self.buffers.push(Staging { host, copied });
         }
@@ -176,30 +205,52 @@ impl Target for CudaTarget {
             .buffers
             .get_mut(buffer)
             .ok_or_else(|| no_buffer(buffer))?;
+        // Check every copy before queueing any, so an error leaves nothing in flight.
+        let host_len = staging.host.len();
+        let arena_len = self.arena_len;
+        let checked = copies
+            .iter()
+            .map(|c| {
+                Ok((
+                    copy_range(c.staging_offset, c.len, host_len)?,
+                    copy_range(c.arena_offset, c.len, arena_len)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
         self.context
             .bind_to_thread()
             .map_err(driver("cuCtxSetCurrent"))?;
+        let stream = &self.stream;
         let host = staging
             .host
             .as_slice()
             .map_err(driver("cuEventSynchronize"))?;
-        for copy in copies {
-            let from = copy_range(copy.staging_offset, copy.len, host.len())?;
-            let to = copy_range(copy.arena_offset, copy.len, arena.len())?;
-            let mut destination = arena.slice_mut(to);
-            let (device_ptr, _record) = destination.device_ptr_mut(&self.stream);
-            // SAFETY: `device_ptr` is the start of `destination`, a range of the arena as
-            // long as the copy (checked above). The source is pinned memory owned by
-            // `self.buffers`, which is not freed before the stream is synchronised (see
-            // `Drop`) and not written before `copied`, recorded below after this copy, is
-            // waited for (`staging` is the only way to it).
-            unsafe { result::memcpy_htod_async(device_ptr, &host[from], self.stream.cu_stream()) }
-                .map_err(driver("cuMemcpyHtoDAsync"))?;
+        let queue = || {
+            for (from, to) in checked {
+                let mut destination = arena.slice_mut(to);
+                let (device_ptr, _record) = destination.device_ptr_mut(stream);
+                // SAFETY: `device_ptr` is the start of `destination`, a range of the arena
+                // as long as the copy (checked above). The source is pinned memory owned by
+                // `self.buffers`, which is not freed before the stream is synchronised (see
+                // `Drop`) and not written before `copied`, recorded below after this copy,
+                // is waited for (`staging` is the only way to it); if queueing or recording
+                // fails, the stream is synchronised before this returns.
+                unsafe { result::memcpy_htod_async(device_ptr, &host[from], stream.cu_stream()) }
+                    .map_err(driver("cuMemcpyHtoDAsync"))?;
+            }
+            staging
+                .copied
+                .record(stream)
+                .map_err(driver("cuEventRecord"))
+        };
+        let queued = queue();
+        if queued.is_err() {
+            // Some copies may be in flight without the event that guards the buffer.
+            if let Err(e) = stream.synchronize() {
+                tracing::warn!(error = %e, "cuStreamSynchronize after a failed submit");
+            }
         }
-        staging
-            .copied
-            .record(&self.stream)
-            .map_err(driver("cuEventRecord"))
+        queued
     }
 
     fn finish(&mut self) -> Result<CudaArena> {
@@ -208,6 +259,7 @@ impl Target for CudaTarget {
         let slice = self.arena.take().ok_or_else(not_begun)?;
         Ok(CudaArena {
             slice,
+            len: self.arena_len,
             stream: self.stream.clone(),
         })
     }
@@ -217,15 +269,21 @@ impl Drop for CudaTarget {
     fn drop(&mut self) {
         // Copies may still read the staging buffers: let them finish before they are freed.
         if let Err(e) = self.wait_all() {
-            tracing::warn!(error = %e, "waiting for the upload stream failed");
+            tracing::error!(error = %e, "waiting for the upload stream failed: leaking the staging buffers");
+            // Freeing pinned memory a copy may still read is worse than leaking it.
+            std::mem::forget(std::mem::take(&mut self.buffers));
         }
     }
 }
+
+/// Largest staging buffer (pinned memory is scarce; cudarc asserts on sizes past isize::MAX).
+const MAX_STAGING: usize = 4 << 30;
 
 /// The device memory holding an uploaded model.
 #[derive(Debug)]
 pub struct CudaArena {
     slice: CudaSlice<u8>,
+    len: usize,
     stream: Arc<CudaStream>,
 }
 
@@ -237,6 +295,9 @@ impl CudaArena {
 
     /// A range of it.
     pub fn view(&self, range: Range<usize>) -> Option<CudaView<'_, u8>> {
+        if range.end > self.len {
+            return None;
+        }
         self.slice.try_slice(range)
     }
 
@@ -248,11 +309,11 @@ impl CudaArena {
 
 impl Arena for CudaArena {
     fn len(&self) -> usize {
-        self.slice.len()
+        self.len
     }
 
     fn read_into(&self, offset: usize, out: &mut [u8]) -> Result<()> {
-        let range = copy_range(offset, out.len(), self.slice.len())?;
+        let range = copy_range(offset, out.len(), self.len)?;
         let view = self.slice.slice(range);
         self.stream
             .memcpy_dtoh(&view, out)

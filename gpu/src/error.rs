@@ -34,6 +34,12 @@ pub enum Error {
         /// Bytes the device reported free.
         free: usize,
     },
+    /// Host memory for the staging buffers or a host arena could not be allocated.
+    #[error("out of host memory: cannot allocate {requested} bytes")]
+    OutOfHostMemory {
+        /// Bytes asked for.
+        requested: usize,
+    },
     /// The progress callback asked to stop.
     #[error("upload cancelled after {done} of {total} bytes")]
     Cancelled {

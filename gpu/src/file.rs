@@ -93,10 +93,29 @@ pub fn upload_file<T: Target>(
             upload(&plan, &source, target, &options.upload, progress)?
         }
         Fill::Pread | Fill::Direct => {
-            let source = if options.fill == Fill::Direct {
-                FileSource::open_direct(path)?
-            } else {
-                FileSource::open(path)?
+            // Read the very file that was parsed: the mapping's descriptor, not the path,
+            // which a download may have renamed a new file over since.
+            let parsed = gguf.data().as_mmap().map(|m| m.file());
+            let source = match (options.fill, parsed) {
+                (Fill::Direct, _) => {
+                    let source = FileSource::open_direct(path)?;
+                    if let Some(parsed) = parsed {
+                        if !source.same_file(parsed)? {
+                            return Err(crate::Error::SourceChanged);
+                        }
+                    }
+                    source
+                }
+                (_, Some(parsed)) => {
+                    FileSource::from_file(parsed.try_clone().map_err(|source| {
+                        crate::Error::Io {
+                            offset: 0,
+                            len: 0,
+                            source,
+                        }
+                    })?)?
+                }
+                (_, None) => FileSource::open(path)?,
             };
             let source = source.evict_page_cache(options.evict_page_cache);
             upload(&plan, &source, target, &options.upload, progress)?

@@ -27,11 +27,11 @@ pub struct DeviceTensor<'a, A> {
 
 impl<A: Arena> DeviceModel<A> {
     pub(crate) fn new(arena: A, tensors: Vec<PlacedTensor>, report: UploadReport) -> Self {
-        let by_name = tensors
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.entry.name.clone(), i))
-            .collect();
+        // The first tensor of a name wins (GGUF parsing refuses duplicate names anyway).
+        let mut by_name = HashMap::with_capacity(tensors.len());
+        for (i, t) in tensors.iter().enumerate() {
+            by_name.entry(t.entry.name.clone()).or_insert(i);
+        }
         DeviceModel {
             arena,
             tensors,

@@ -37,9 +37,9 @@ pub struct TensorEntry {
 }
 
 impl TensorEntry {
-    /// Size in bytes.
+    /// Size in bytes (0 for a range that ends before it starts, which planning refuses).
     pub fn size(&self) -> u64 {
-        self.file_range.end - self.file_range.start
+        self.file_range.end.saturating_sub(self.file_range.start)
     }
 
     /// The tensors of a parsed GGUF file, in table order, with absolute file ranges.

@@ -101,6 +101,9 @@ impl<D: ModelData + Sync + ?Sized> ChunkSource for MappedSource<'_, D> {
             end,
             len: self.file_len,
         };
+        if offset >= self.file_len {
+            return Ok(0); // the end of the file, as for a file read
+        }
         let local = self.local(&(offset..end)).ok_or_else(out_of_source)?;
         let bytes = self.data.bytes().get(local).ok_or_else(out_of_source)?;
         buf[..bytes.len()].copy_from_slice(bytes);
@@ -138,6 +141,8 @@ impl<D: ModelData + Sync + ?Sized> ChunkSource for MappedSource<'_, D> {
 #[derive(Debug)]
 pub struct FileSource {
     file: File,
+    /// Where the bytes must come from: the length at open (a file that shrinks is changed).
+    opened_len: u64,
     /// The same file opened with `O_DIRECT`, for reads aligned to [`DIRECT_ALIGN`].
     direct: Option<File>,
     len: u64,
@@ -193,10 +198,26 @@ impl FileSource {
         let len = file.metadata().map_err(open_error)?.len();
         Ok(FileSource {
             file,
+            opened_len: len,
             direct: None,
             len,
             evict: false,
         })
+    }
+
+    /// Whether this source reads `other`'s file (the same device and inode; on systems
+    /// without inodes, the same length).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when a file's metadata cannot be read.
+    pub fn same_file(&self, other: &File) -> Result<bool> {
+        let meta = |f: &File| f.metadata().map_err(open_error);
+        let theirs = meta(other)?;
+        let mut ours = vec![meta(&self.file)?];
+        if let Some(direct) = &self.direct {
+            ours.push(meta(direct)?);
+        }
+        Ok(ours.iter().all(|m| same_identity(m, &theirs)))
     }
 
     /// Drops each chunk's range from the page cache once it is read
@@ -252,11 +273,37 @@ impl ChunkSource for FileSource {
         }
     }
 
+    /// The file must not have shrunk since it was opened (it would then hold other bytes
+    /// than the ones planned; in-place rewrites that keep the length go unnoticed, as for any
+    /// reader that does not hash the file).
+    fn check_intact(&self) -> Result<()> {
+        match self.file.metadata() {
+            Ok(meta) if meta.len() >= self.opened_len => Ok(()),
+            Ok(_) => Err(Error::SourceChanged),
+            Err(source) => Err(Error::Io {
+                offset: 0,
+                len: 0,
+                source,
+            }),
+        }
+    }
+
     fn release(&self, range: Range<u64>) {
         if self.evict {
             evict(&self.file, range);
         }
     }
+}
+
+#[cfg(unix)]
+fn same_identity(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    (a.dev(), a.ino()) == (b.dev(), b.ino())
+}
+
+#[cfg(not(unix))]
+fn same_identity(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    a.len() == b.len()
 }
 
 fn open_error(source: io::Error) -> Error {

@@ -113,19 +113,24 @@ impl Target for HostTarget {
 
     fn begin(&mut self, arena_len: usize, buffers: usize, staging_len: usize) -> Result<()> {
         const ALIGN: usize = 4096;
-        self.arena = vec![0; arena_len];
-        self.buffers = (0..buffers)
-            .map(|_| {
-                let memory = vec![0; staging_len + ALIGN];
-                let start = memory.as_ptr().align_offset(ALIGN).min(ALIGN);
-                StagingBuffer {
-                    memory,
-                    start,
-                    len: staging_len,
-                    pending: Vec::new(),
-                }
-            })
-            .collect();
+        self.arena = Vec::new();
+        self.buffers.clear();
+        self.arena = zeroed(arena_len)?;
+        let padded = staging_len
+            .checked_add(ALIGN)
+            .ok_or(Error::OutOfHostMemory {
+                requested: usize::MAX,
+            })?;
+        for _ in 0..buffers {
+            let memory = zeroed(padded)?;
+            let start = memory.as_ptr().align_offset(ALIGN).min(ALIGN);
+            self.buffers.push(StagingBuffer {
+                memory,
+                start,
+                len: staging_len,
+                pending: Vec::new(),
+            });
+        }
         Ok(())
     }
 
@@ -179,6 +184,15 @@ impl Arena for HostArena {
         out.copy_from_slice(&self.0[range]);
         Ok(())
     }
+}
+
+/// `len` zero bytes, or an error when they cannot be allocated.
+fn zeroed(len: usize) -> Result<Vec<u8>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len)
+        .map_err(|_| Error::OutOfHostMemory { requested: len })?;
+    v.resize(len, 0);
+    Ok(v)
 }
 
 /// `offset..offset + len` when it lies within `0..limit`.

@@ -39,7 +39,8 @@ impl Default for UploadOptions {
 /// How far an upload has come, as given to the progress callback after each chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
-    /// Tensor bytes queued for copying so far.
+    /// Tensor bytes read and queued for copying so far (the device may still be copying the
+    /// last chunks; the upload returns only once it is done).
     pub bytes_done: u64,
     /// Tensor bytes in all.
     pub bytes_total: u64,
@@ -116,57 +117,19 @@ pub fn upload<T: Target, S: ChunkSource + ?Sized>(
             options.buffers, options.threads
         )));
     }
+    // No more buffers than chunks: the others would never be filled.
+    let buffers = options.buffers.min(plan.chunks().len()).max(1);
     let started = Instant::now();
-    target.begin(plan.arena_len(), options.buffers, plan.staging_len())?;
+    target.begin(plan.arena_len(), buffers, plan.staging_len())?;
     let allocate = started.elapsed();
-
-    let started = Instant::now();
-    let mut state = Progress {
-        bytes_done: 0,
-        bytes_total: plan.bytes(),
-        chunks_done: 0,
-        chunks_total: plan.chunks().len(),
-    };
-    // Release whole pages only once: from where the last release ended.
-    let mut released_to = plan.chunks().first().map_or(0, |c| c.needed.start);
-    let chunks = plan.chunks();
-    for chunk in chunks.iter().take(PREFETCH_AHEAD) {
-        source.prefetch(chunk.needed.clone());
-    }
-    for (index, chunk) in chunks.iter().enumerate() {
-        if let Some(ahead) = chunks.get(index + PREFETCH_AHEAD) {
-            source.prefetch(ahead.needed.clone());
-        }
-        let buffer = index % options.buffers;
-        let staging = target.staging(buffer)?;
-        let staging = staging.get_mut(..chunk.read_len()).ok_or_else(|| {
-            Error::Plan(format!(
-                "chunk of {} bytes exceeds its staging buffer",
-                chunk.read_len()
-            ))
-        })?;
-        fill(source, chunk, staging, options.threads)?;
-        if options.release_pages {
-            let from = released_to.max(chunk.needed.start);
-            source.release(from.min(chunk.needed.end)..chunk.needed.end);
-            released_to = chunk.needed.end;
-        }
-        let copies = plan.copies(chunk);
-        target.submit(buffer, copies)?;
-        state.bytes_done += copies.iter().map(|c| c.len as u64).sum::<u64>();
-        state.chunks_done = index + 1;
-        if progress(state).is_break() {
-            // Let queued copies finish before the buffers go away.
-            target.finish()?;
-            return Err(Error::Cancelled {
-                done: state.bytes_done,
-                total: state.bytes_total,
-            });
+    let result = transfer(plan, source, target, options, buffers, &mut progress);
+    if result.is_err() {
+        // Wait for what is queued and give the arena and the buffers back now.
+        if let Err(e) = target.finish() {
+            tracing::warn!(error = %e, "finishing an upload that failed");
         }
     }
-    let arena = target.finish()?;
-    source.check_intact()?;
-    let transfer = started.elapsed();
+    let (arena, transfer) = result?;
 
     let verify = if options.verify {
         let started = Instant::now();
@@ -181,7 +144,7 @@ pub fn upload<T: Target, S: ChunkSource + ?Sized>(
         chunks: plan.chunks().len(),
         arena_len: plan.arena_len(),
         staging_len: plan.staging_len(),
-        buffers: options.buffers,
+        buffers,
         threads: options.threads,
         open: Duration::ZERO,
         allocate,
@@ -189,6 +152,67 @@ pub fn upload<T: Target, S: ChunkSource + ?Sized>(
         verify,
     };
     Ok(DeviceModel::new(arena, plan.tensors().to_vec(), report))
+}
+
+/// Reads every chunk and queues its copies; returns the arena and the time it took.
+fn transfer<T: Target, S: ChunkSource + ?Sized>(
+    plan: &Plan,
+    source: &S,
+    target: &mut T,
+    options: &UploadOptions,
+    buffers: usize,
+    progress: &mut impl FnMut(Progress) -> ControlFlow<()>,
+) -> Result<(T::Arena, Duration)> {
+    let started = Instant::now();
+    let mut state = Progress {
+        bytes_done: 0,
+        bytes_total: plan.bytes(),
+        chunks_done: 0,
+        chunks_total: plan.chunks().len(),
+    };
+    // Release from where the last release ended, rounded down to a page: releases round
+    // inward, so the page a chunk boundary falls in is released with the next chunk.
+    let page = weightmap_native::page_size().max(1) as u64;
+    let mut released_to = plan.chunks().first().map_or(0, |c| c.needed.start);
+    let chunks = plan.chunks();
+    for chunk in chunks.iter().take(PREFETCH_AHEAD) {
+        source.prefetch(chunk.needed.clone());
+    }
+    for (index, chunk) in chunks.iter().enumerate() {
+        if let Some(ahead) = chunks.get(index + PREFETCH_AHEAD) {
+            source.prefetch(ahead.needed.clone());
+        }
+        let buffer = index % buffers;
+        let staging = target.staging(buffer)?;
+        let staging = staging.get_mut(..chunk.read_len()).ok_or_else(|| {
+            Error::Plan(format!(
+                "chunk of {} bytes exceeds its staging buffer",
+                chunk.read_len()
+            ))
+        })?;
+        fill(source, chunk, staging, options.threads)?;
+        if options.release_pages {
+            let from = released_to.max(chunk.needed.start);
+            let from = from - from % page;
+            if from < chunk.needed.end {
+                source.release(from..chunk.needed.end);
+            }
+            released_to = released_to.max(chunk.needed.end);
+        }
+        let copies = plan.copies(chunk);
+        target.submit(buffer, copies)?;
+        state.bytes_done += copies.iter().map(|c| c.len as u64).sum::<u64>();
+        state.chunks_done = index + 1;
+        if progress(state).is_break() {
+            return Err(Error::Cancelled {
+                done: state.bytes_done,
+                total: state.bytes_total,
+            });
+        }
+    }
+    let arena = target.finish()?;
+    source.check_intact()?;
+    Ok((arena, started.elapsed()))
 }
 
 /// Chunks read ahead of the one being filled (page cache, not process memory).

@@ -284,12 +284,17 @@ fn pages_are_released_behind_the_upload_once_each() {
     .unwrap();
     let released = source.released.into_inner().unwrap();
     assert_eq!(released.len(), plan.chunks().len());
-    // Consecutive, non-overlapping, from the first tensor byte to the last.
+    // From the first tensor byte to the last, each starting on the page where the previous
+    // one ended (releases round inward, so a boundary page goes with the next chunk).
+    let page = weightmap_native::page_size() as u64;
     let first = plan.chunks()[0].needed.start;
     let last = plan.chunks().last().unwrap().needed.end;
-    assert_eq!(released[0].start, first);
+    assert_eq!(released[0].start, first - first % page);
     assert_eq!(released.last().unwrap().end, last);
-    assert!(released.windows(2).all(|w| w[0].end == w[1].start));
+    assert!(released.iter().all(|r| r.start % page == 0));
+    assert!(released
+        .windows(2)
+        .all(|w| w[1].start <= w[0].end && w[0].end - w[1].start < page));
 
     let kept = ReleaseLog {
         inner: MappedSource::new(gguf.data()),
@@ -451,4 +456,38 @@ fn bad_options_and_missing_files_are_errors() {
     .unwrap_err();
     assert!(matches!(err, Error::Model(_)), "{err}");
     assert!(err.to_string().contains("/nonexistent/model.gguf"), "{err}");
+}
+
+#[test]
+fn sources_and_targets_refuse_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.gguf"), dir.path().join("b.gguf"));
+    write_model(&a, 1 << 16, 1).unwrap();
+    write_model(&b, 1 << 16, 2).unwrap();
+    let source = FileSource::open(&a).unwrap();
+    assert!(source.same_file(&std::fs::File::open(&a).unwrap()).unwrap());
+    assert!(!source.same_file(&std::fs::File::open(&b).unwrap()).unwrap());
+
+    // Reads at or past the end of a mapped source are short, as for a file.
+    let gguf = ModelSource::open(&a).unwrap();
+    let mapped = MappedSource::new(gguf.data());
+    let mut buf = [0u8; 64];
+    assert_eq!(mapped.read_at(mapped.len(), &mut buf).unwrap(), 0);
+    assert_eq!(mapped.read_at(mapped.len() - 10, &mut buf).unwrap(), 10);
+    assert_eq!(source.read_at(source.len() - 10, &mut buf).unwrap(), 10);
+
+    // A host arena larger than memory is an error, not an abort.
+    let err = HostTarget::new().begin(usize::MAX / 2, 1, 16).unwrap_err();
+    assert!(matches!(err, Error::OutOfHostMemory { .. }), "{err}");
+    let err = HostTarget::new().begin(16, 1, usize::MAX).unwrap_err();
+    assert!(matches!(err, Error::OutOfHostMemory { .. }), "{err}");
+
+    // A file that shrank after it was opened for pread is changed.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&a)
+        .unwrap()
+        .set_len(100)
+        .unwrap();
+    assert!(matches!(source.check_intact(), Err(Error::SourceChanged)));
 }

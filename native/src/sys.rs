@@ -185,7 +185,7 @@ pub(crate) fn peak_resident_set_size() -> io::Result<u64> {
         .find_map(|line| line.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().strip_suffix("kB"))
         .and_then(|kib| kib.trim().parse::<u64>().ok())
-        .map(|kib| kib * 1024)
+        .and_then(|kib| kib.checked_mul(1024))
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no VmHWM in /proc/self/status"))
 }
 
