@@ -141,10 +141,9 @@ impl<D: ModelData + Sync + ?Sized> ChunkSource for MappedSource<'_, D> {
 #[derive(Debug)]
 pub struct FileSource {
     file: File,
-    /// Where the bytes must come from: the length at open (a file that shrinks is changed).
-    opened_len: u64,
     /// The same file opened with `O_DIRECT`, for reads aligned to [`DIRECT_ALIGN`].
     direct: Option<File>,
+    /// The length at open: the bytes planned; a file that shrinks below it has changed.
     len: u64,
     evict: bool,
 }
@@ -198,7 +197,6 @@ impl FileSource {
         let len = file.metadata().map_err(open_error)?.len();
         Ok(FileSource {
             file,
-            opened_len: len,
             direct: None,
             len,
             evict: false,
@@ -278,7 +276,7 @@ impl ChunkSource for FileSource {
     /// reader that does not hash the file).
     fn check_intact(&self) -> Result<()> {
         match self.file.metadata() {
-            Ok(meta) if meta.len() >= self.opened_len => Ok(()),
+            Ok(meta) if meta.len() >= self.len => Ok(()),
             Ok(_) => Err(Error::SourceChanged),
             Err(source) => Err(Error::Io {
                 offset: 0,
