@@ -10,7 +10,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 step() { printf '\n== %s\n' "$*"; }
 
 step "toolchain targets"
-for target in thumbv7em-none-eabihf x86_64-pc-windows-gnu x86_64-apple-darwin; do
+for target in thumbv7em-none-eabihf x86_64-pc-windows-gnu x86_64-apple-darwin wasm32-unknown-unknown; do
   rustup target list --installed | grep -qx "$target" || rustup target add "$target"
 done
 
@@ -56,6 +56,16 @@ RUSTDOCFLAGS="-D warnings" cargo doc -p weightmap-core --no-deps --all-features 
 step "cargo test --workspace (includes 20 s of a writer process scribbling on a file being opened)"
 mkdir -p target
 cargo test --workspace 2>&1 | tee target/test-output.log
+
+step "WebAssembly: wasm-bindgen-cli 0.2.130 (matches the pinned crate), weightmap-wasm's tests in Node"
+if ! wasm-bindgen --version 2>/dev/null | grep -qx 'wasm-bindgen 0.2.130'; then
+  cargo install wasm-bindgen-cli --version 0.2.130
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+fi
+cargo clippy -p weightmap-wasm --all-targets --target wasm32-unknown-unknown --quiet -- -D warnings
+cargo test -p weightmap-wasm --target wasm32-unknown-unknown 2>&1 | tee -a target/test-output.log
 
 step "fuzzing: each target for ${FUZZ_SECONDS:-60} s (nightly; regressions already replayed above)"
 if rustup toolchain list | grep -q '^nightly'; then

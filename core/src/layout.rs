@@ -29,9 +29,13 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The absolute start and end of a tensor's data, checked for overflow (not against any
-    /// length: that is the caller's, who knows which bytes are at hand).
-    pub(crate) fn tensor_span(&self, info: &TensorInfo<'_>) -> Result<(u64, u64)> {
+    /// The absolute start and end of a tensor's data in the file (for a ranged read of just
+    /// that tensor), checked for overflow but not against any length: that is the caller's,
+    /// who knows which bytes are at hand.
+    ///
+    /// # Errors
+    /// [`Error::TensorOutOfBounds`] when the end does not fit in a `u64`.
+    pub fn tensor_span(&self, info: &TensorInfo<'_>) -> Result<(u64, u64)> {
         let overflow = |offset| Error::TensorOutOfBounds {
             name: Name::new(info.name.as_bytes()),
             offset,

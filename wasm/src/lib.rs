@@ -1,8 +1,51 @@
-//! weightmap's GGUF parser in the browser.
+//! weightmap's GGUF parser in the browser and in Node, through WebAssembly.
 //!
-//! This crate is reserved for the WebAssembly issue (a heap-backed `ModelData`, a
-//! `wasm-bindgen` API and a demo page that reads only a file's header with `Blob.slice`). Until
-//! then it re-exports the core parser, which already builds for `wasm32-unknown-unknown`.
-#![deny(missing_docs)]
+//! The same parser native engines use ([`weightmap_core`]), over [`HeapData`] (bytes in the
+//! module's memory), with a `wasm-bindgen` API shaped for JavaScript:
+//!
+//! ```js
+//! import init, { GgufFile, parseHeader, tensorStats } from "./pkg/weightmap_wasm.js";
+//! await init();
+//!
+//! // A whole file in memory:
+//! const gguf = new GgufFile(new Uint8Array(await file.arrayBuffer()));
+//! gguf.metadata();          // {"general.architecture": "llama", "llama.block_count": 32, ...}
+//! gguf.tensors();           // [{name, type, shape, offset, size}, ...]
+//! gguf.tensorF32("output_norm.weight"); // Float32Array (F32, F16, BF16 and F64 tensors)
+//!
+//! // Only the header of a 10 GB file: read what the parser asks for.
+//! let have = 1 << 20, result;
+//! while ((result = parseHeader(new Uint8Array(await file.slice(0, have).arrayBuffer()))).needed)
+//!   have = Math.max(result.needed, 2 * have);
+//! const header = result.file;
+//! const { start, end } = header.tensorRange("output_norm.weight");
+//! const values = header.decodeF32("output_norm.weight",
+//!                                 new Uint8Array(await file.slice(start, end).arrayBuffer()));
+//! tensorStats(values, 64);  // {min, max, mean, std, histogram, ...}
+//! ```
+//!
+//! Values: a GGUF UINT64 or INT64 is a `BigInt` whatever its value (its type survives); other
+//! numbers are JS numbers; numeric arrays are typed arrays (`BigInt64Array`,
+//! `BigUint64Array` for 64-bit integers). Sizes, offsets and dimensions are numbers (exact
+//! below 2^53; a hostile header's larger ones come as `BigInt`s). Errors are JS `Error`s whose
+//! message is the core parser's (`truncated file: needs 2048 bytes…`).
+//!
+//! The Rust side is usable without JavaScript: [`HeapData`], [`decode_f32`] and [`Stats`] are
+//! what the JS API is made of, and are tested natively.
+//!
+//! `wasm/www/` holds a demo page built on this API (`wasm/build.sh`, then
+//! `wasm/serve.sh`): it inspects a model of any size by reading only its header.
 
+#![forbid(unsafe_code)]
+
+mod api;
+mod convert;
+mod decode;
+mod heap;
+mod stats;
+
+pub use api::{parse_header, tensor_stats, GgufFile};
+pub use decode::{decode_f32, DecodeError};
+pub use heap::{HeapData, OutOfMemory};
+pub use stats::{Stats, MAX_BINS};
 pub use weightmap_core as core;

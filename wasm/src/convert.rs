@@ -1,0 +1,179 @@
+//! GGUF values, tensor infos and statistics as plain JavaScript values.
+//!
+//! Numbers follow one rule: a GGUF 64-bit integer (UINT64, INT64) is a `BigInt` whatever its
+//! value, so its type survives; every other number is a JS number. Offsets, sizes and shape
+//! dimensions are numbers, exact below 2^53 (9 PiB, beyond any real file); a larger one (a
+//! hostile header) is a `BigInt` rather than a rounded number.
+
+use js_sys::{
+    Array, BigInt, BigInt64Array, BigUint64Array, Float32Array, Float64Array, Int16Array,
+    Int32Array, Int8Array, Object, Uint16Array, Uint32Array, Uint8Array,
+};
+use wasm_bindgen::JsValue;
+use weightmap_core::{Array as GgufArray, MetadataEntry, TensorInfo, Value, ValueType};
+
+use crate::Stats;
+
+/// Largest integer a JS number holds exactly.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// A size, offset or dimension: a number, or a `BigInt` beyond 2^53.
+pub(crate) fn js_u64(v: u64) -> JsValue {
+    if v <= MAX_SAFE_INTEGER {
+        JsValue::from_f64(v as f64)
+    } else {
+        BigInt::from(v).into()
+    }
+}
+
+/// An `f32` as the JS number with the same shortest decimal form (0.1f32 is 0.1, not
+/// 0.10000000149011612), as `weightmap inspect --json` writes it.
+fn js_f32(v: f32) -> JsValue {
+    if !v.is_finite() {
+        return JsValue::from_f64(v.into());
+    }
+    JsValue::from_f64(v.to_string().parse().unwrap_or(f64::from(v)))
+}
+
+/// A metadata value as a JS value; arrays whole.
+pub(crate) fn value(value: &Value<'_>) -> JsValue {
+    match *value {
+        Value::Uint8(v) => v.into(),
+        Value::Int8(v) => v.into(),
+        Value::Uint16(v) => v.into(),
+        Value::Int16(v) => v.into(),
+        Value::Uint32(v) => v.into(),
+        Value::Int32(v) => v.into(),
+        Value::Float32(v) => js_f32(v),
+        Value::Float64(v) => v.into(),
+        Value::Bool(v) => v.into(),
+        Value::Uint64(v) => BigInt::from(v).into(),
+        Value::Int64(v) => BigInt::from(v).into(),
+        Value::String(s) => String::from_utf8_lossy(s.as_bytes()).as_ref().into(),
+        Value::Array(a) => array(&a),
+    }
+}
+
+/// A whole array: numeric arrays as the matching typed array (BigInt64Array and
+/// BigUint64Array for 64-bit integers), strings, booleans and nested arrays as an `Array`.
+fn array(a: &GgufArray<'_>) -> JsValue {
+    macro_rules! typed {
+        ($($vt:ident => $ty:ty, $js:ident;)*) => {
+            match a.element_type() {
+                $(ValueType::$vt => {
+                    if let Some(values) = a.values::<$ty>() {
+                        let v: Vec<$ty> = values.collect();
+                        return $js::from(&v[..]).into();
+                    }
+                })*
+                _ => {}
+            }
+        };
+    }
+    typed! {
+        Uint8 => u8, Uint8Array;
+        Int8 => i8, Int8Array;
+        Uint16 => u16, Uint16Array;
+        Int16 => i16, Int16Array;
+        Uint32 => u32, Uint32Array;
+        Int32 => i32, Int32Array;
+        Float32 => f32, Float32Array;
+        Float64 => f64, Float64Array;
+        Uint64 => u64, BigUint64Array;
+        Int64 => i64, BigInt64Array;
+    }
+    head(a, u64::MAX)
+}
+
+/// The first `n` elements of an array as an `Array` of JS values.
+fn head(a: &GgufArray<'_>, n: u64) -> JsValue {
+    let out = Array::new();
+    for v in a.iter().take(usize::try_from(n).unwrap_or(usize::MAX)) {
+        match v {
+            Ok(v) => {
+                out.push(&value(&v));
+            }
+            Err(_) => break, // the parser checked the array; nothing to show past a failure
+        }
+    }
+    out.into()
+}
+
+/// Sets `key` on a plain object (an own property even for `__proto__`).
+pub(crate) fn set(obj: &Object, key: &str, value: &JsValue) {
+    let _ = js_sys::Reflect::define_property(obj, &key.into(), &data_property(value));
+}
+
+fn data_property(value: &JsValue) -> Object {
+    let d = Object::new();
+    for (k, v) in [
+        ("value", value.clone()),
+        ("writable", true.into()),
+        ("enumerable", true.into()),
+        ("configurable", true.into()),
+    ] {
+        let _ = js_sys::Reflect::set(&d, &k.into(), &v);
+    }
+    d
+}
+
+/// A plain object from `(key, value)` pairs.
+pub(crate) fn object<'a>(fields: impl IntoIterator<Item = (&'a str, JsValue)>) -> Object {
+    let obj = Object::new();
+    for (k, v) in fields {
+        set(&obj, k, &v);
+    }
+    obj
+}
+
+/// `{key, type, value}` for one entry; with `head`, an array's value is
+/// `{type, len, head}` (its element type, length and first `head` elements), the shape
+/// `weightmap inspect --json` prints.
+pub(crate) fn entry(e: &MetadataEntry<'_>, head_len: Option<u64>) -> Object {
+    let v = e.value();
+    let shown = match (&v, head_len) {
+        (Value::Array(a), Some(n)) => object([
+            ("type", a.element_type().name().into()),
+            ("len", js_u64(a.len())),
+            ("head", head(a, n)),
+        ])
+        .into(),
+        _ => value(&v),
+    };
+    object([
+        ("key", e.key().into()),
+        ("type", e.value_type().name().into()),
+        ("value", shown),
+    ])
+}
+
+/// `{name, type, shape, offset, size}`: shape in GGUF order (`ne[0]` first), offset relative
+/// to the data section, as `weightmap inspect --json` prints them.
+pub(crate) fn tensor(t: &TensorInfo<'_>) -> Object {
+    let shape = Array::new();
+    for &d in t.shape() {
+        shape.push(&js_u64(d));
+    }
+    object([
+        ("name", t.name().into()),
+        ("type", t.ggml_type().name().into()),
+        ("shape", shape.into()),
+        ("offset", js_u64(t.offset())),
+        ("size", js_u64(t.size())),
+    ])
+}
+
+/// `{count, finite, nan, infinite, min, max, mean, std, histogram: Uint32Array}`.
+pub(crate) fn stats(s: &Stats) -> Object {
+    object([
+        ("count", js_u64(s.count)),
+        ("finite", js_u64(s.finite)),
+        ("nan", js_u64(s.nan)),
+        ("infinite", js_u64(s.infinite)),
+        ("min", s.min.into()),
+        ("max", s.max.into()),
+        ("mean", s.mean.into()),
+        ("std", s.std.into()),
+        ("histogram", Uint32Array::from(&s.histogram[..]).into()),
+    ])
+}

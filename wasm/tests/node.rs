@@ -1,0 +1,280 @@
+//! The JavaScript API, run in Node by wasm-bindgen-test-runner:
+//! `cargo test -p weightmap-wasm --target wasm32-unknown-unknown`.
+#![cfg(target_arch = "wasm32")]
+
+use half::{bf16, f16};
+use js_sys::{Array, BigInt, Float32Array, Object, Reflect, Uint32Array, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::wasm_bindgen_test;
+use weightmap_core::testing::Builder;
+use weightmap_core::{Endian, Gguf};
+use weightmap_wasm::{parse_header, tensor_stats, GgufFile};
+
+/// Written by the official gguf writer (gguf 0.19.0): F32, F16, Q8_0 and Q4_K tensors.
+const TINY: &[u8] = include_bytes!("../../samples/tiny-llama.gguf");
+
+fn get(obj: &JsValue, key: &str) -> JsValue {
+    Reflect::get(obj, &key.into()).unwrap()
+}
+
+fn num(obj: &JsValue, key: &str) -> f64 {
+    get(obj, key)
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} is not a number"))
+}
+
+fn message(err: JsValue) -> String {
+    err.dyn_into::<js_sys::Error>()
+        .expect("a JS Error")
+        .message()
+        .into()
+}
+
+fn open(bytes: &[u8]) -> GgufFile {
+    GgufFile::new(&Uint8Array::from(bytes)).unwrap()
+}
+
+#[wasm_bindgen_test]
+fn header_fields_match_the_core_parser() {
+    let file = open(TINY);
+    let core = Gguf::parse(TINY).unwrap();
+    assert_eq!(file.version(), 3);
+    assert_eq!(file.alignment(), core.alignment());
+    assert_eq!(file.data_offset().as_f64(), Some(core.data_offset() as f64));
+    assert_eq!(file.required_len().as_f64(), Some(TINY.len() as f64));
+    assert_eq!(file.metadata_count(), core.metadata_len());
+    assert_eq!(file.tensor_count(), 8);
+    assert_eq!(file.architecture().as_deref(), Some("llama"));
+    assert!(file.has_tensor_data());
+}
+
+#[wasm_bindgen_test]
+fn metadata_is_a_plain_object_with_typed_values() {
+    let file = open(TINY);
+    let meta: JsValue = file.metadata().into();
+    assert_eq!(get(&meta, "general.architecture"), "llama");
+    assert_eq!(num(&meta, "llama.block_count"), 2.0);
+    // FLOAT32 values keep their shortest decimal form.
+    assert_eq!(num(&meta, "llama.attention.layer_norm_rms_epsilon"), 1e-5);
+    let tokens = get(&meta, "tokenizer.ggml.tokens");
+    assert!(Array::is_array(&tokens));
+    let tokens: Array = tokens.into();
+    assert_eq!(tokens.length(), 64);
+    assert!(get(&meta, "tokenizer.ggml.scores").is_instance_of::<Float32Array>());
+    assert_eq!(
+        Object::keys(&file.metadata()).length() as usize,
+        file.metadata_count()
+    );
+    assert_eq!(file.get("llama.block_count").as_f64(), Some(2.0));
+    assert!(file.get("no.such.key").is_undefined());
+}
+
+#[wasm_bindgen_test]
+fn sixty_four_bit_integers_are_bigints_and_keys_are_own_properties() {
+    let bytes = Builder::default()
+        .kv_raw(b"big.u64", 10, u64::MAX.to_le_bytes().to_vec())
+        .kv_raw(b"big.i64", 11, (-5i64).to_le_bytes().to_vec())
+        .kv_raw(b"__proto__", 4, 7u32.to_le_bytes().to_vec())
+        .build();
+    let file = open(&bytes);
+    let meta: JsValue = file.metadata().into();
+    assert_eq!(get(&meta, "big.u64"), JsValue::from(BigInt::from(u64::MAX)));
+    assert_eq!(get(&meta, "big.i64"), JsValue::from(BigInt::from(-5i64)));
+    // An own data property, not the object's prototype.
+    let own = Object::get_own_property_descriptor(&file.metadata(), &"__proto__".into());
+    assert_eq!(get(&own, "value").as_f64(), Some(7.0));
+}
+
+#[wasm_bindgen_test]
+fn entries_with_a_head_collapse_arrays() {
+    let file = open(TINY);
+    let entries = file.metadata_entries(Some(3));
+    let tokens = entries
+        .iter()
+        .find(|e| get(e, "key") == "tokenizer.ggml.tokens")
+        .unwrap();
+    assert_eq!(get(&tokens, "type"), "ARRAY");
+    let value = get(&tokens, "value");
+    assert_eq!(get(&value, "type"), "STRING");
+    assert_eq!(num(&value, "len"), 64.0);
+    assert_eq!(Array::from(&get(&value, "head")).length(), 3);
+    assert_eq!(entries.length() as usize, file.metadata_count());
+}
+
+#[wasm_bindgen_test]
+fn tensors_are_listed_in_file_order_with_ranges() {
+    let file = open(TINY);
+    let core = Gguf::parse(TINY).unwrap();
+    let tensors = file.tensors();
+    assert_eq!(tensors.length(), 8);
+    for (js, info) in tensors.iter().zip(core.tensors()) {
+        assert_eq!(get(&js, "name"), info.name());
+        assert_eq!(get(&js, "type"), info.ggml_type().name());
+        assert_eq!(num(&js, "offset"), info.offset() as f64);
+        assert_eq!(num(&js, "size"), info.size() as f64);
+        let shape: Vec<f64> = Array::from(&get(&js, "shape"))
+            .iter()
+            .map(|d| d.as_f64().unwrap())
+            .collect();
+        let want: Vec<f64> = info.shape().iter().map(|&d| d as f64).collect();
+        assert_eq!(shape, want);
+        let range = file.tensor_range(info.name()).unwrap();
+        let start = core.data_offset() + info.offset();
+        assert_eq!(num(&range, "start"), start as f64);
+        assert_eq!(num(&range, "end"), (start + info.size()) as f64);
+        let bytes = file.tensor_bytes(info.name()).unwrap().to_vec();
+        assert_eq!(bytes, core.tensor(info.name()).unwrap().bytes());
+    }
+}
+
+#[wasm_bindgen_test]
+fn f32_and_f16_tensors_convert() {
+    let file = open(TINY);
+    let core = Gguf::parse(TINY).unwrap();
+    let norm = file.tensor_f32("output_norm.weight").unwrap().to_vec();
+    assert_eq!(
+        norm,
+        core.tensor("output_norm.weight").unwrap().as_f32().unwrap()
+    );
+    let q = file.tensor_f32("blk.0.attn_q.weight").unwrap().to_vec();
+    let want: Vec<f32> = core
+        .tensor("blk.0.attn_q.weight")
+        .unwrap()
+        .as_f16()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_f32())
+        .collect();
+    assert_eq!(q, want);
+    let err = message(file.tensor_f32("token_embd.weight").unwrap_err());
+    assert!(err.contains("Q8_0"), "{err}");
+    let err = message(file.tensor_bytes("missing").unwrap_err());
+    assert!(err.contains("missing"), "{err}");
+}
+
+#[wasm_bindgen_test]
+fn bf16_and_big_endian_files_convert() {
+    let values = [0.5f32, -3.0, 1e10, 0.0];
+    for endian in [Endian::Little, Endian::Big] {
+        let bf: Vec<u8> = values
+            .iter()
+            .flat_map(|&v| match endian {
+                Endian::Little => bf16::from_f32(v).to_le_bytes(),
+                Endian::Big => bf16::from_f32(v).to_be_bytes(),
+            })
+            .collect();
+        let hf: Vec<u8> = values
+            .iter()
+            .flat_map(|&v| match endian {
+                Endian::Little => f16::from_f32(v.min(6e4)).to_le_bytes(),
+                Endian::Big => f16::from_f32(v.min(6e4)).to_be_bytes(),
+            })
+            .collect();
+        let mut builder = Builder {
+            endian,
+            ..Builder::default()
+        };
+        builder = builder
+            .tensor("bf", &[4], 30, &bf)
+            .tensor("hf", &[4], 1, &hf);
+        let file = open(&builder.build());
+        let got = file.tensor_f32("bf").unwrap().to_vec();
+        let want: Vec<f32> = values.iter().map(|&v| bf16::from_f32(v).to_f32()).collect();
+        assert_eq!(got, want, "{endian:?}");
+        let got = file.tensor_f32("hf").unwrap().to_vec();
+        let want: Vec<f32> = values
+            .iter()
+            .map(|&v| f16::from_f32(v.min(6e4)).to_f32())
+            .collect();
+        assert_eq!(got, want, "{endian:?}");
+    }
+}
+
+#[wasm_bindgen_test]
+fn header_only_parsing_asks_for_more_then_decodes_ranges() {
+    let mut have = 16;
+    let header = loop {
+        let result = parse_header(&Uint8Array::from(&TINY[..have])).unwrap();
+        let needed = get(&result, "needed");
+        if needed.is_undefined() {
+            break get(&result, "file");
+        }
+        let needed = needed.as_f64().unwrap() as usize;
+        assert!(needed > have && needed <= TINY.len());
+        have = needed;
+    };
+    assert!(have < TINY.len(), "the header is a prefix");
+    assert!(get(&header, "hasTensorData").is_falsy());
+    assert_eq!(num(&header, "tensorCount"), 8.0);
+    // The class methods, through JS: the object came back as a GgufFile.
+    let call = |name: &str, args: &Array| {
+        let f: js_sys::Function = get(&header, name).into();
+        f.apply(&header, args)
+    };
+    let err = message(call("tensorBytes", &Array::of1(&"output_norm.weight".into())).unwrap_err());
+    assert!(
+        err.contains("output_norm") && err.contains("past the end"),
+        "{err}"
+    );
+    let range = call("tensorRange", &Array::of1(&"output_norm.weight".into())).unwrap();
+    let (start, end) = (num(&range, "start") as usize, num(&range, "end") as usize);
+    let bytes = Uint8Array::from(&TINY[start..end]);
+    let values = call(
+        "decodeF32",
+        &Array::of2(&"output_norm.weight".into(), &bytes),
+    )
+    .unwrap();
+    let values: Float32Array = values.into();
+    let core = Gguf::parse(TINY).unwrap();
+    assert_eq!(
+        values.to_vec(),
+        core.tensor("output_norm.weight").unwrap().as_f32().unwrap()
+    );
+    let short = Uint8Array::from(&TINY[start..end - 4]);
+    let err = call(
+        "decodeF32",
+        &Array::of2(&"output_norm.weight".into(), &short),
+    )
+    .unwrap_err();
+    assert!(message(err).contains("were given"));
+}
+
+#[wasm_bindgen_test]
+fn malformed_files_are_errors_with_the_parser_text() {
+    let err = message(
+        GgufFile::new(&Uint8Array::from(&b"GGML\x03\0\0\0"[..]))
+            .err()
+            .unwrap(),
+    );
+    assert!(err.contains("not a GGUF file"), "{err}");
+    let err = message(parse_header(&Uint8Array::from(&b"NOPE"[..])).unwrap_err());
+    assert!(!err.is_empty());
+    // A whole-file parse of a prefix is refused: its tensors are not all there.
+    let err = GgufFile::new(&Uint8Array::from(&TINY[..TINY.len() - 1]))
+        .err()
+        .unwrap();
+    let err = message(err);
+    assert!(err.contains("past the end"), "{err}");
+    let mut corrupt = TINY.to_vec();
+    corrupt[8..16].copy_from_slice(&u64::MAX.to_le_bytes()); // tensor count
+    assert!(GgufFile::new(&Uint8Array::from(&corrupt[..])).is_err());
+    assert!(parse_header(&Uint8Array::from(&corrupt[..])).is_err());
+}
+
+#[wasm_bindgen_test]
+fn stats_of_a_tensor() {
+    let values = Float32Array::from(&[1.0f32, 2.0, 3.0, 4.0, f32::NAN][..]);
+    let s = tensor_stats(&values, Some(3));
+    assert_eq!(
+        (num(&s, "min"), num(&s, "max"), num(&s, "mean")),
+        (1.0, 4.0, 2.5)
+    );
+    assert_eq!(
+        (num(&s, "count"), num(&s, "finite"), num(&s, "nan")),
+        (5.0, 4.0, 1.0)
+    );
+    let hist: Uint32Array = get(&s, "histogram").into();
+    assert_eq!(hist.to_vec(), [1, 1, 2]);
+    let default_bins: Uint32Array = get(&tensor_stats(&values, None), "histogram").into();
+    assert_eq!(default_bins.length(), 64);
+}
