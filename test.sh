@@ -67,6 +67,20 @@ fi
 cargo clippy -p weightmap-wasm --all-targets --target wasm32-unknown-unknown --quiet -- -D warnings
 cargo test -p weightmap-wasm --target wasm32-unknown-unknown 2>&1 | tee -a target/test-output.log
 
+step "the demo page in headless Chromium (Debian chromium, binaryen's wasm-opt, npm playwright-core)"
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v wasm-opt >/dev/null || missing+=(binaryen)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+lock=$(sha256sum wasm/package-lock.json | cut -d' ' -f1)
+if [ "$(cat wasm/node_modules/.lock.sha256 2>/dev/null)" != "$lock" ]; then
+  (cd wasm && npm ci --no-audit --no-fund --loglevel=error) && echo "$lock" > wasm/node_modules/.lock.sha256
+fi
+wasm/build.sh
+node wasm/js/e2e.mjs
+
 step "fuzzing: each target for ${FUZZ_SECONDS:-60} s (nightly; regressions already replayed above)"
 if rustup toolchain list | grep -q '^nightly'; then
   if ! cargo fuzz --version 2>/dev/null | grep -q '0\.13\.2'; then

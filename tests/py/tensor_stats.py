@@ -1,0 +1,49 @@
+"""Statistics of float tensors as numpy computes them from the official reader's view of a GGUF
+file: the reference for the browser test's statistics panel.
+
+Usage: python tensor_stats.py FILE TENSOR [TENSOR...]
+Prints one JSON object: {name: {count, finite, nan, infinite, min, max, mean, std}}, over the
+finite values, std the population standard deviation, all in float64.
+"""
+import json
+import sys
+
+import numpy as np
+from gguf import GGMLQuantizationType as Q
+from gguf import GGUFReader
+
+
+def values(t):
+    raw = np.asarray(t.data)
+    if t.tensor_type == Q.BF16:
+        bits = raw.view(np.uint8).view(np.uint16).astype(np.uint32) << 16
+        return bits.view(np.float32).astype(np.float64).ravel()
+    if t.tensor_type in (Q.F32, Q.F16, Q.F64):
+        return raw.astype(np.float64).ravel()
+    raise SystemExit(f"{t.name} is {t.tensor_type.name}, not a float tensor")
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    reader = GGUFReader(sys.argv[1])
+    by_name = {t.name: t for t in reader.tensors}
+    out = {}
+    for name in sys.argv[2:]:
+        v = values(by_name[name])
+        finite = v[np.isfinite(v)]
+        out[name] = {
+            "count": int(v.size),
+            "finite": int(finite.size),
+            "nan": int(np.isnan(v).sum()),
+            "infinite": int(np.isinf(v).sum()),
+            "min": float(finite.min()),
+            "max": float(finite.max()),
+            "mean": float(finite.mean()),
+            "std": float(finite.std()),
+        }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+// A static file server for the demo page (no dependencies): `node js/serve.mjs [port]` serves
+// wasm/www on 127.0.0.1 (default port 8000). The browser test imports `serve` to do the same.
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { createServer } from "node:http";
+import { extname, join, normalize, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const TYPES = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".wasm": "application/wasm",
+  ".json": "application/json",
+  ".ts": "text/plain; charset=utf-8",
+  ".svg": "image/svg+xml",
+};
+
+export const WWW = resolve(fileURLToPath(new URL("../www", import.meta.url)));
+
+/** Serves `root` on 127.0.0.1:`port` (0: any free port); resolves to `{server, url}`. */
+export function serve(root = WWW, port = 0) {
+  const server = createServer(async (req, res) => {
+    try {
+      const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+      let file = normalize(join(root, path));
+      if (file !== root && !file.startsWith(root + sep)) throw Object.assign(new Error(), { code: "ENOENT" });
+      if ((await stat(file)).isDirectory()) file = join(file, "index.html");
+      const info = await stat(file);
+      res.writeHead(200, {
+        "content-type": TYPES[extname(file)] ?? "application/octet-stream",
+        "content-length": info.size,
+        "cache-control": "no-store",
+      });
+      createReadStream(file).pipe(res);
+    } catch (e) {
+      res.writeHead(e.code === "ENOENT" || e.code === "ENOTDIR" ? 404 : 500).end();
+    }
+  });
+  return new Promise((ok, fail) => {
+    server.once("error", fail);
+    server.listen(port, "127.0.0.1", () =>
+      ok({ server, url: `http://127.0.0.1:${server.address().port}/` }),
+    );
+  });
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { url } = await serve(WWW, Number(process.argv[2] ?? process.env.PORT ?? 8000));
+  console.log(`serving ${WWW} at ${url} (build it first: wasm/build.sh)`);
+}
