@@ -32,7 +32,7 @@ export type HeaderResult = { file: GgufFile; needed?: undefined } | { file?: und
 "#;
 
 /// A core error as a JS `Error` carrying its text.
-fn js_error(e: impl std::fmt::Display) -> JsValue {
+pub(crate) fn js_error(e: impl std::fmt::Display) -> JsValue {
     js_sys::Error::new(&e.to_string()).into()
 }
 
@@ -223,6 +223,10 @@ impl GgufFile {
 }
 
 impl GgufFile {
+    pub(crate) fn from_gguf(gguf: Gguf<HeapData>) -> Self {
+        GgufFile { gguf }
+    }
+
     /// The parsed file.
     pub fn gguf(&self) -> &Gguf<HeapData> {
         &self.gguf

@@ -9,7 +9,7 @@ use js_sys::{
     Array, BigInt, BigInt64Array, BigUint64Array, Float32Array, Float64Array, Int16Array,
     Int32Array, Int8Array, Object, Uint16Array, Uint32Array, Uint8Array,
 };
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
 use weightmap_core::{Array as GgufArray, MetadataEntry, TensorInfo, Value, ValueType};
 
 use crate::Stats;
@@ -82,7 +82,53 @@ fn array(a: &GgufArray<'_>) -> JsValue {
         Uint64 => u64, BigUint64Array;
         Int64 => i64, BigInt64Array;
     }
+    if let Some(strings) = string_array(a) {
+        return strings;
+    }
     head(a, u64::MAX)
+}
+
+/// Most UTF-16 units of a string array decoded in one piece; V8's strings stop at 2^29.
+const MAX_JOINED: usize = 1 << 28;
+
+#[wasm_bindgen(inline_js = "export function split_at_utf16(joined, ends) {
+  const out = new Array(ends.length);
+  let start = 0;
+  for (let i = 0; i < ends.length; i++) { out[i] = joined.slice(start, ends[i]); start = ends[i]; }
+  return out;
+}")]
+extern "C" {
+    /// `joined` cut at the UTF-16 offsets `ends`, one string per end.
+    fn split_at_utf16(joined: &str, ends: &[u32]) -> Array;
+}
+
+/// UTF-16 code units of `s`: one per UTF-8 sequence, two for a 4-byte one.
+fn utf16_len(s: &str) -> usize {
+    s.bytes()
+        .map(|b| usize::from(b & 0xC0 != 0x80) + usize::from(b >= 0xF0))
+        .sum()
+}
+
+/// A whole string array as an `Array` of strings: joined in wasm memory, decoded by JS in one
+/// call and cut there, instead of one decode per element. `None` for other arrays, for one
+/// with an element that is not UTF-8 (the element-wise path writes U+FFFD), or for one too
+/// long to join.
+fn string_array(a: &GgufArray<'_>) -> Option<JsValue> {
+    let strings = a.strings()?;
+    // The raw bytes bound the joined text: it is the elements without their length prefixes.
+    let mut joined = String::with_capacity(a.raw_bytes().len());
+    let mut ends = Vec::with_capacity(usize::try_from(a.len()).unwrap_or(0));
+    let mut units = 0usize;
+    for s in strings {
+        let text = s.ok()?; // not UTF-8: the element-wise path writes U+FFFD
+        units += utf16_len(text);
+        if units > MAX_JOINED {
+            return None;
+        }
+        joined.push_str(text);
+        ends.push(u32::try_from(units).ok()?);
+    }
+    Some(split_at_utf16(&joined, &ends).into())
 }
 
 /// The first `n` elements of an array as an `Array` of JS values.
@@ -99,9 +145,14 @@ fn head(a: &GgufArray<'_>, n: u64) -> JsValue {
     out.into()
 }
 
-/// Sets `key` on a plain object (an own property even for `__proto__`).
+/// Sets `key` on a plain object: an own data property, even for `__proto__` (which a plain
+/// assignment would take as the object's prototype).
 pub(crate) fn set(obj: &Object, key: &str, value: &JsValue) {
-    let _ = js_sys::Reflect::define_property(obj, &key.into(), &data_property(value));
+    if key == "__proto__" {
+        let _ = js_sys::Reflect::define_property(obj, &key.into(), &data_property(value));
+    } else {
+        let _ = js_sys::Reflect::set(obj, &key.into(), value);
+    }
 }
 
 fn data_property(value: &JsValue) -> Object {
@@ -176,4 +227,22 @@ pub(crate) fn stats(s: &Stats) -> Object {
         ("std", s.std.into()),
         ("histogram", Uint32Array::from(&s.histogram[..]).into()),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utf16_lengths() {
+        for s in [
+            "",
+            "abc",
+            "é",
+            "▁hello",
+            "😀",
+            "a😀é▁",
+            "\u{10FFFF}\u{7FF}\u{800}",
+        ] {
+            assert_eq!(super::utf16_len(s), s.encode_utf16().count(), "{s}");
+        }
+    }
 }

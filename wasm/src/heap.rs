@@ -71,6 +71,29 @@ impl HeapData {
         Ok(data)
     }
 
+    /// Grows the bytes by `more` zeroed bytes and returns them to fill, keeping the bytes
+    /// before (their storage grows geometrically, so appending chunk after chunk copies each
+    /// byte a bounded number of times).
+    ///
+    /// # Errors
+    /// [`OutOfMemory`] when the allocation fails; the data is unchanged then.
+    pub fn extend(&mut self, more: usize) -> Result<&mut [u8], OutOfMemory> {
+        let len = self
+            .len
+            .checked_add(more)
+            .ok_or(OutOfMemory { len: usize::MAX })?;
+        let words_len = len.div_ceil(8);
+        if words_len > self.words.len() {
+            self.words
+                .try_reserve(words_len - self.words.len())
+                .map_err(|_| OutOfMemory { len })?;
+            self.words.resize(words_len, 0);
+        }
+        let start = self.len;
+        self.len = len;
+        Ok(&mut self.as_mut_bytes()[start..])
+    }
+
     /// The bytes, to fill in place.
     pub fn as_mut_bytes(&mut self) -> &mut [u8] {
         let len = self.len;
@@ -111,6 +134,20 @@ mod tests {
             assert_eq!(data.len(), len);
             assert_eq!(data.bytes().as_ptr() as usize % 8, 0);
         }
+    }
+
+    #[test]
+    fn extending_keeps_the_bytes_before() {
+        let mut data = HeapData::default();
+        let mut want = Vec::new();
+        for chunk in 0..40u8 {
+            let more = usize::from(chunk % 11);
+            data.extend(more).unwrap().fill(chunk);
+            want.extend(std::iter::repeat_n(chunk, more));
+            assert_eq!(data.bytes(), &want[..]);
+        }
+        assert!(data.extend(usize::MAX).is_err());
+        assert_eq!(data.bytes(), &want[..]);
     }
 
     #[test]

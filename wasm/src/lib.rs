@@ -41,11 +41,13 @@
 mod api;
 mod convert;
 mod decode;
+mod header;
 mod heap;
 mod stats;
 
 pub use api::{parse_header, tensor_stats, GgufFile};
 pub use decode::{decode_f32, DecodeError};
+pub use header::HeaderParser;
 pub use heap::{HeapData, OutOfMemory};
 pub use stats::{Stats, MAX_BINS};
 pub use weightmap_core as core;

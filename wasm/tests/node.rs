@@ -8,7 +8,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
 use weightmap_core::testing::Builder;
 use weightmap_core::{Endian, Gguf};
-use weightmap_wasm::{parse_header, tensor_stats, GgufFile};
+use weightmap_wasm::{parse_header, tensor_stats, GgufFile, HeaderParser};
 
 /// Written by the official gguf writer (gguf 0.19.0): F32, F16, Q8_0 and Q4_K tensors.
 const TINY: &[u8] = include_bytes!("../../samples/tiny-llama.gguf");
@@ -277,4 +277,86 @@ fn stats_of_a_tensor() {
     assert_eq!(hist.to_vec(), [1, 1, 2]);
     let default_bins: Uint32Array = get(&tensor_stats(&values, None), "histogram").into();
     assert_eq!(default_bins.length(), 64);
+}
+
+#[wasm_bindgen_test]
+fn header_parser_resumes_from_chunks_of_any_size() {
+    let header_len = Gguf::parse(TINY).unwrap().layout().tensor_info_end as usize;
+    for chunk in [1, 7, 24, 100, 4096, TINY.len()] {
+        let mut parser = HeaderParser::new();
+        let mut at = 0;
+        let done = loop {
+            let end = (at + chunk).min(TINY.len());
+            if parser.push(&Uint8Array::from(&TINY[at..end])).unwrap() {
+                break end;
+            }
+            assert!(parser.needed().as_f64().unwrap() as usize > end);
+            at = end;
+            assert_eq!(parser.length() as usize, at);
+        };
+        assert!(
+            done >= header_len && done < header_len + chunk.max(1) + 64,
+            "chunk {chunk}"
+        );
+        let file = parser.finish().unwrap();
+        assert_eq!(file.tensor_count(), 8, "chunk {chunk}");
+        assert_eq!(Object::keys(&file.metadata()).length(), 21);
+        assert!(!file.has_tensor_data() || done == TINY.len());
+    }
+}
+
+#[wasm_bindgen_test]
+fn header_parser_errors_are_final_and_finish_needs_a_whole_header() {
+    let mut parser = HeaderParser::new();
+    assert!(!parser.push(&Uint8Array::from(&TINY[..100])).unwrap());
+    let err = message(parser.finish().err().unwrap());
+    assert!(err.contains("not complete"), "{err}");
+
+    let mut parser = HeaderParser::new();
+    let mut bad = TINY[..64].to_vec();
+    bad[4] = 9; // version 9
+    let err = message(parser.push(&Uint8Array::from(&bad[..])).unwrap_err());
+    assert!(err.contains("version"), "{err}");
+    let again = message(parser.push(&Uint8Array::from(&TINY[64..])).unwrap_err());
+    assert!(again.contains("already failed"), "{again}");
+}
+
+fn string_array(items: &[&[u8]]) -> Vec<u8> {
+    let mut v = 8u32.to_le_bytes().to_vec(); // element type STRING
+    v.extend_from_slice(&(items.len() as u64).to_le_bytes());
+    for s in items {
+        v.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        v.extend_from_slice(s);
+    }
+    v
+}
+
+#[wasm_bindgen_test]
+fn string_arrays_keep_every_character_and_replace_invalid_utf8() {
+    let good: [&[u8]; 6] = [
+        b"",
+        "▁hello".as_bytes(),
+        "😀".as_bytes(),
+        b"a",
+        "é\u{10FFFF}".as_bytes(),
+        b"",
+    ];
+    let bad: [&[u8]; 3] = [b"ok", b"\xff\xfe", "ü".as_bytes()];
+    let bytes = Builder::default()
+        .kv_raw(b"good", 9, string_array(&good))
+        .kv_raw(b"bad", 9, string_array(&bad))
+        .build();
+    let file = open(&bytes);
+    let strings = |key: &str| -> Vec<String> {
+        Array::from(&file.get(key))
+            .iter()
+            .map(|s| s.as_string().unwrap())
+            .collect()
+    };
+    let want: Vec<String> = good
+        .iter()
+        .map(|s| String::from_utf8(s.to_vec()).unwrap())
+        .collect();
+    assert_eq!(strings("good"), want);
+    assert_eq!(strings("bad"), ["ok", "\u{FFFD}\u{FFFD}", "ü"]);
 }

@@ -1,7 +1,7 @@
-// Reads only what the parser needs of a File: the header through parseHeader, growing the
-// prefix as it asks, then single tensors by their byte range. Every read goes through
+// Reads only what the parser needs of a File: the header through HeaderParser, chunk by chunk
+// as it asks, then single tensors by their byte range. Every read goes through
 // `readRange`, which counts the bytes, so the page can say how little it read.
-import { parseHeader } from "./pkg/weightmap_wasm.js";
+import { HeaderParser } from "./pkg/weightmap_wasm.js";
 
 const FIRST_READ = 1 << 20; // most headers without a vocabulary fit in 1 MiB
 
@@ -18,25 +18,26 @@ export class ModelReader {
     return new Uint8Array(buffer);
   }
 
-  /** Parses the header, reading from the start of the file only as far as the parser asks
-   * (each read appends to the prefix, so no byte is read twice). Resolves to a GgufFile. */
+  /** Parses the header, reading from the start of the file only as far as the parser asks:
+   * each chunk is appended and parsed once (a 6 MB vocabulary takes a few reads). Resolves
+   * to a GgufFile without tensor data. */
   async readHeader() {
-    let prefix = await this.readRange(0, Math.min(FIRST_READ, this.file.size));
-    for (;;) {
-      const result = parseHeader(prefix);
-      if (result.file) return result.file;
-      if (result.needed > this.file.size) {
-        throw new Error(
-          `truncated file: its header needs ${result.needed} bytes but the file has ${this.file.size}`,
-        );
+    const parser = new HeaderParser();
+    try {
+      for (;;) {
+        const from = parser.length;
+        if (parser.needed > this.file.size || (from === this.file.size && from > 0)) {
+          throw new Error(
+            `truncated file: its header needs ${parser.needed} bytes but the file has ${this.file.size}`,
+          );
+        }
+        // At least what the parser needs; otherwise double what was read, starting at 1 MiB.
+        const to = Math.min(this.file.size, Math.max(Number(parser.needed), 2 * from, FIRST_READ));
+        if (parser.push(await this.readRange(from, to))) return parser.finish();
       }
-      // Grow by half again at least, so a 6 MB vocabulary takes a few reads, not thousands.
-      const want = Math.min(this.file.size, Math.max(result.needed, Math.ceil(prefix.length * 1.5)));
-      const more = await this.readRange(prefix.length, want);
-      const grown = new Uint8Array(want);
-      grown.set(prefix);
-      grown.set(more, prefix.length);
-      prefix = grown;
+    } catch (e) {
+      parser.free();
+      throw e;
     }
   }
 

@@ -1,0 +1,108 @@
+//! `HeaderParser`: the header of a file read chunk by chunk, each byte parsed once.
+
+use js_sys::Uint8Array;
+use wasm_bindgen::prelude::*;
+use weightmap_core::{Error, Gguf, GgufIndex, IndexBuilder, ModelData};
+
+use crate::api::{js_error, GgufFile};
+use crate::convert::js_u64;
+use crate::HeapData;
+
+/// Parses a file's header from the chunks a reader appends, resuming where it stopped: the way
+/// to read a large header (a 262144-token vocabulary is 6 MB) over `Blob.slice` or HTTP
+/// `Range` requests without parsing or copying anything twice.
+///
+/// ```js
+/// const parser = new HeaderParser();
+/// let done = false;
+/// while (!done) {
+///   const from = parser.length, to = Math.max(parser.needed, 2 * from, 1 << 20);
+///   done = parser.push(new Uint8Array(await blob.slice(from, to).arrayBuffer()));
+/// }
+/// const header = parser.finish(); // a GgufFile without tensor data
+/// ```
+#[wasm_bindgen]
+#[derive(Default)]
+pub struct HeaderParser {
+    builder: IndexBuilder,
+    data: HeapData,
+    needed: u64,
+    state: State,
+}
+
+#[derive(Default)]
+enum State {
+    #[default]
+    Reading,
+    Done(GgufIndex),
+    Failed,
+}
+
+#[wasm_bindgen]
+impl HeaderParser {
+    /// A parser at the start of a file.
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> HeaderParser {
+        HeaderParser::default()
+    }
+
+    /// Appends the file's next bytes (from offset `length`) and parses on. Returns `true` once
+    /// the header, metadata and tensor table are complete (`finish` then gives the file), and
+    /// `false` while it needs more: at least up to `needed` bytes from the start of the file.
+    /// An empty chunk is allowed; an empty chunk that does not reach `needed` changes nothing.
+    ///
+    /// @throws {Error} for a malformed header (final: later calls throw too), or when memory
+    /// runs out
+    pub fn push(&mut self, chunk: &Uint8Array) -> Result<bool, JsValue> {
+        match self.state {
+            State::Reading => {}
+            State::Done(_) => return Ok(true),
+            State::Failed => return Err(js_error("the header parser already failed")),
+        }
+        let more = usize::try_from(chunk.length()).map_err(js_error)?;
+        chunk.copy_to(self.data.extend(more).map_err(js_error)?);
+        match self.builder.parse(self.data.bytes()) {
+            Ok(index) => {
+                self.state = State::Done(index);
+                self.needed = 0;
+                Ok(true)
+            }
+            Err(Error::Truncated { needed, .. }) => {
+                self.needed = needed;
+                Ok(false)
+            }
+            Err(e) => {
+                self.state = State::Failed;
+                Err(js_error(e))
+            }
+        }
+    }
+
+    /// Bytes from the start of the file needed to go on (0 before the first chunk and once done).
+    #[wasm_bindgen(getter, unchecked_return_type = "number")]
+    pub fn needed(&self) -> JsValue {
+        js_u64(self.needed)
+    }
+
+    /// Bytes pushed so far: the offset of the next chunk.
+    #[wasm_bindgen(getter)]
+    pub fn length(&self) -> f64 {
+        self.data.len() as f64
+    }
+
+    /// The parsed header as a `GgufFile` (without tensor data: `tensorRange` and `decodeF32`
+    /// read tensors). The parser is consumed.
+    ///
+    /// @throws {Error} if `push` has not returned `true`
+    pub fn finish(self) -> Result<GgufFile, JsValue> {
+        match self.state {
+            State::Done(index) => {
+                let gguf = Gguf::from_header_index(index, self.data).map_err(js_error)?;
+                Ok(GgufFile::from_gguf(gguf))
+            }
+            _ => Err(js_error(
+                "the header is not complete: push more bytes until push returns true",
+            )),
+        }
+    }
+}
