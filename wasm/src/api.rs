@@ -19,16 +19,19 @@ export type GgufValue = number | bigint | string | boolean | GgufValue[] | Uint8
   | BigUint64Array | BigInt64Array;
 /** A metadata entry; with a `head` length, arrays are shown as `{type, len, head}`. */
 export interface GgufEntry { key: string; type: string; value: GgufValue | GgufArrayHead }
-export interface GgufArrayHead { type: string; len: number; head: GgufValue[] }
-/** A tensor: shape in GGUF order (ne[0] first), offset relative to the data section. */
-export interface GgufTensor { name: string; type: string; shape: number[]; offset: number; size: number }
+export interface GgufArrayHead { type: string; len: number | bigint; head: GgufValue[] }
+/** A tensor: shape in GGUF order (ne[0] first), offset relative to the data section. Sizes,
+ * offsets and dimensions are numbers below 2^53 (every real file); beyond, `bigint`s. */
+export interface GgufTensor {
+  name: string; type: string; shape: (number | bigint)[]; offset: number | bigint; size: number | bigint;
+}
 /** Statistics of a tensor's finite values. */
 export interface TensorStats {
   count: number; finite: number; nan: number; infinite: number;
   min: number; max: number; mean: number; std: number; histogram: Uint32Array;
 }
 /** What `parseHeader` found: the parsed header, or how many bytes from the start it needs. */
-export type HeaderResult = { file: GgufFile; needed?: undefined } | { file?: undefined; needed: number };
+export type HeaderResult = { file: GgufFile; needed?: undefined } | { file?: undefined; needed: number | bigint };
 "#;
 
 /// A core error as a JS `Error` carrying its text.
@@ -71,9 +74,25 @@ pub fn parse_header(prefix: &Uint8Array) -> Result<JsValue, JsValue> {
 /// over the finite values, with `bins` histogram bins (default 64, at most 4096).
 #[wasm_bindgen(js_name = tensorStats, unchecked_return_type = "TensorStats")]
 pub fn tensor_stats(values: &Float32Array, bins: Option<u32>) -> JsValue {
-    let values = values.to_vec();
     let bins = bins.map_or(DEFAULT_BINS, |b| b as usize);
-    convert::stats(&Stats::of(&values, bins)).into()
+    // Copied into wasm memory a chunk at a time: an array of any length costs 256 KiB here.
+    const CHUNK: u32 = 1 << 16;
+    let mut buffer = vec![0f32; CHUNK as usize];
+    let len = values.length();
+    let stats = Stats::of_chunks(
+        |visit| {
+            let mut at = 0;
+            while at < len {
+                let end = len.min(at.saturating_add(CHUNK));
+                let chunk = &mut buffer[..(end - at) as usize];
+                values.subarray(at, end).copy_to(chunk);
+                visit(chunk);
+                at = end;
+            }
+        },
+        bins,
+    );
+    convert::stats(&stats).into()
 }
 
 #[wasm_bindgen]
@@ -100,13 +119,13 @@ impl GgufFile {
     }
 
     /// Where the tensor data starts in the file.
-    #[wasm_bindgen(getter = dataOffset, unchecked_return_type = "number")]
+    #[wasm_bindgen(getter = dataOffset, unchecked_return_type = "number | bigint")]
     pub fn data_offset(&self) -> JsValue {
         js_u64(self.gguf.data_offset())
     }
 
     /// How many bytes the whole file must have (the end of the last tensor).
-    #[wasm_bindgen(getter = requiredLength, unchecked_return_type = "number")]
+    #[wasm_bindgen(getter = requiredLength, unchecked_return_type = "number | bigint")]
     pub fn required_len(&self) -> JsValue {
         js_u64(self.gguf.required_len())
     }
@@ -177,7 +196,7 @@ impl GgufFile {
     /// `Blob.slice(start, end)` or a `Range: bytes=start-(end-1)` request).
     ///
     /// @throws {Error} when there is no such tensor
-    #[wasm_bindgen(js_name = tensorRange, unchecked_return_type = "{start: number, end: number}")]
+    #[wasm_bindgen(js_name = tensorRange, unchecked_return_type = "{start: number | bigint, end: number | bigint}")]
     pub fn tensor_range(&self, name: &str) -> Result<JsValue, JsValue> {
         let info = self.info(name)?;
         let (start, end) = self.gguf.layout().tensor_span(&info).map_err(js_error)?;
@@ -211,14 +230,13 @@ impl GgufFile {
     #[wasm_bindgen(js_name = decodeF32)]
     pub fn decode_f32(&self, name: &str, bytes: &Uint8Array) -> Result<Float32Array, JsValue> {
         let info = self.info(name)?;
-        let bytes = heap_copy(bytes)?;
-        if bytes.len() as u64 != info.size() {
+        if u64::from(bytes.length()) != info.size() {
             return Err(js_error(crate::DecodeError::WrongLength {
                 expected: info.size(),
-                actual: bytes.len(),
+                actual: bytes.length() as usize,
             }));
         }
-        self.decode(&info, bytes.bytes())
+        self.decode(&info, heap_copy(bytes)?.bytes())
     }
 }
 

@@ -54,16 +54,35 @@ pub(crate) fn value(value: &Value<'_>) -> JsValue {
     }
 }
 
+/// Elements converted per copy into a typed array.
+const CHUNK: usize = 8192;
+
 /// A whole array: numeric arrays as the matching typed array (BigInt64Array and
 /// BigUint64Array for 64-bit integers), strings, booleans and nested arrays as an `Array`.
 fn array(a: &GgufArray<'_>) -> JsValue {
+    // Filled a chunk at a time: however long the array, wasm memory holds one chunk of it.
     macro_rules! typed {
         ($($vt:ident => $ty:ty, $js:ident;)*) => {
             match a.element_type() {
                 $(ValueType::$vt => {
                     if let Some(values) = a.values::<$ty>() {
-                        let v: Vec<$ty> = values.collect();
-                        return $js::from(&v[..]).into();
+                        let Ok(len) = u32::try_from(values.len()) else {
+                            return js_sys::Error::new("array too long for a typed array").into();
+                        };
+                        let out = $js::new_with_length(len);
+                        let mut chunk: Vec<$ty> = Vec::with_capacity(CHUNK);
+                        let mut at = 0u32;
+                        for v in values {
+                            chunk.push(v);
+                            if chunk.len() == CHUNK {
+                                let end = at + CHUNK as u32;
+                                out.subarray(at, end).copy_from(&chunk);
+                                at = end;
+                                chunk.clear();
+                            }
+                        }
+                        out.subarray(at, len).copy_from(&chunk);
+                        return out.into();
                     }
                 })*
                 _ => {}
@@ -115,9 +134,15 @@ fn utf16_len(s: &str) -> usize {
 /// long to join.
 fn string_array(a: &GgufArray<'_>) -> Option<JsValue> {
     let strings = a.strings()?;
-    // The raw bytes bound the joined text: it is the elements without their length prefixes.
-    let mut joined = String::with_capacity(a.raw_bytes().len());
-    let mut ends = Vec::with_capacity(usize::try_from(a.len()).unwrap_or(0));
+    // The raw bytes bound the joined text (the elements without their length prefixes); the
+    // reservations are fallible and capped, so a hostile array cannot abort the module.
+    let mut joined = String::new();
+    joined
+        .try_reserve(a.raw_bytes().len().min(3 * MAX_JOINED))
+        .ok()?;
+    let mut ends = Vec::new();
+    ends.try_reserve(usize::try_from(a.len()).unwrap_or(0).min(MAX_JOINED))
+        .ok()?;
     let mut units = 0usize;
     for s in strings {
         let text = s.ok()?; // not UTF-8: the element-wise path writes U+FFFD

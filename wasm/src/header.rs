@@ -14,9 +14,10 @@ use crate::HeapData;
 ///
 /// ```js
 /// const parser = new HeaderParser();
-/// let done = false;
-/// while (!done) {
-///   const from = parser.length, to = Math.max(parser.needed, 2 * from, 1 << 20);
+/// for (let done = false; !done; ) {
+///   const from = parser.length;
+///   if (parser.needed > blob.size || (from > 0 && from === blob.size)) throw new Error("truncated");
+///   const to = Math.min(blob.size, Math.max(Number(parser.needed), 2 * from, 1 << 20));
 ///   done = parser.push(new Uint8Array(await blob.slice(from, to).arrayBuffer()));
 /// }
 /// const header = parser.finish(); // a GgufFile without tensor data
@@ -79,7 +80,7 @@ impl HeaderParser {
     }
 
     /// Bytes from the start of the file needed to go on (0 before the first chunk and once done).
-    #[wasm_bindgen(getter, unchecked_return_type = "number")]
+    #[wasm_bindgen(getter, unchecked_return_type = "number | bigint")]
     pub fn needed(&self) -> JsValue {
         js_u64(self.needed)
     }

@@ -4,7 +4,7 @@
 //! module's memory), with a `wasm-bindgen` API shaped for JavaScript:
 //!
 //! ```js
-//! import init, { GgufFile, parseHeader, tensorStats } from "./pkg/weightmap_wasm.js";
+//! import init, { GgufFile, HeaderParser, tensorStats } from "./pkg/weightmap_wasm.js";
 //! await init();
 //!
 //! // A whole file in memory:
@@ -13,11 +13,15 @@
 //! gguf.tensors();           // [{name, type, shape, offset, size}, ...]
 //! gguf.tensorF32("output_norm.weight"); // Float32Array (F32, F16, BF16 and F64 tensors)
 //!
-//! // Only the header of a 10 GB file: read what the parser asks for.
-//! let have = 1 << 20, result;
-//! while ((result = parseHeader(new Uint8Array(await file.slice(0, have).arrayBuffer()))).needed)
-//!   have = Math.max(result.needed, 2 * have);
-//! const header = result.file;
+//! // Only the header of a 10 GB file: read what the parser asks for, chunk by chunk.
+//! const parser = new HeaderParser();
+//! for (let done = false; !done; ) {
+//!   const from = parser.length;
+//!   if (parser.needed > file.size || (from > 0 && from === file.size)) throw new Error("truncated");
+//!   const to = Math.min(file.size, Math.max(Number(parser.needed), 2 * from, 1 << 20));
+//!   done = parser.push(new Uint8Array(await file.slice(from, to).arrayBuffer()));
+//! }
+//! const header = parser.finish();
 //! const { start, end } = header.tensorRange("output_norm.weight");
 //! const values = header.decodeF32("output_norm.weight",
 //!                                 new Uint8Array(await file.slice(start, end).arrayBuffer()));
@@ -28,7 +32,8 @@
 //! numbers are JS numbers; numeric arrays are typed arrays (`BigInt64Array`,
 //! `BigUint64Array` for 64-bit integers). Sizes, offsets and dimensions are numbers (exact
 //! below 2^53; a hostile header's larger ones come as `BigInt`s). Errors are JS `Error`s whose
-//! message is the core parser's (`truncated file: needs 2048 bytes…`).
+//! message is the core parser's. `parseHeader(prefix)` is the one-call form of the header
+//! reader: `{file}`, or `{needed}` bytes from the start of the file.
 //!
 //! The Rust side is usable without JavaScript: [`HeapData`], [`decode_f32`] and [`Stats`] are
 //! what the JS API is made of, and are tested natively.

@@ -41,21 +41,33 @@ impl Stats {
     /// 1..=[`MAX_BINS`]). Sums are taken in `f64`, in two passes, so the standard deviation
     /// does not lose its digits to a large mean.
     pub fn of(values: &[f32], bins: usize) -> Stats {
+        Self::of_chunks(|visit| visit(values), bins)
+    }
+
+    /// As [`of`](Self::of), for values that come in chunks: `for_each_chunk` hands every
+    /// chunk to the visitor it is given, in the same order each time (it is called twice).
+    /// Nothing is allocated but the histogram.
+    pub fn of_chunks<F>(mut for_each_chunk: F, bins: usize) -> Stats
+    where
+        F: FnMut(&mut dyn FnMut(&[f32])),
+    {
         let mut min = f64::INFINITY;
         let mut max = f64::NEG_INFINITY;
-        let (mut finite, mut nan, mut sum) = (0u64, 0u64, 0.0f64);
-        for &v in values {
-            if v.is_nan() {
-                nan += 1;
-            } else if v.is_finite() {
-                let v = f64::from(v);
-                finite += 1;
-                sum += v;
-                min = min.min(v);
-                max = max.max(v);
+        let (mut count, mut finite, mut nan, mut sum) = (0u64, 0u64, 0u64, 0.0f64);
+        for_each_chunk(&mut |values: &[f32]| {
+            count += values.len() as u64;
+            for &v in values {
+                if v.is_nan() {
+                    nan += 1;
+                } else if v.is_finite() {
+                    let v = f64::from(v);
+                    finite += 1;
+                    sum += v;
+                    min = min.min(v);
+                    max = max.max(v);
+                }
             }
-        }
-        let count = values.len() as u64;
+        });
         let infinite = count - finite - nan;
         if finite == 0 {
             return Stats {
@@ -79,13 +91,16 @@ impl Stats {
         let mut histogram = vec![0u32; bins];
         let scale = bins as f64 / (max - min);
         let mut squares = 0.0f64;
-        for &v in values.iter().filter(|v| v.is_finite()) {
-            let v = f64::from(v);
-            squares += (v - mean) * (v - mean);
-            // In [0, bins]; the maximum lands on `bins` and joins the last bin.
-            let bin = (((v - min) * scale) as usize).min(bins - 1);
-            histogram[bin] = histogram[bin].saturating_add(1);
-        }
+        for_each_chunk(&mut |values: &[f32]| {
+            for &v in values.iter().filter(|v| v.is_finite()) {
+                let v = f64::from(v);
+                squares += (v - mean) * (v - mean);
+                // In [0, bins]; the maximum lands on `bins` and joins the last bin. A value
+                // outside [min, max] (chunks that changed between passes) is clamped.
+                let bin = (((v - min) * scale).max(0.0) as usize).min(bins - 1);
+                histogram[bin] = histogram[bin].saturating_add(1);
+            }
+        });
         Stats {
             count,
             finite,
@@ -134,6 +149,8 @@ mod tests {
                 s.finite
             );
         }
+        let chunked = Stats::of_chunks(|visit| values.chunks(333).for_each(&mut *visit), 50);
+        assert_eq!(chunked, Stats::of(&values, 50));
         let s = Stats::of(&[f32::MIN, f32::MAX], 2);
         assert_eq!(s.histogram, [1, 1]);
         assert_eq!(s.mean, 0.0);

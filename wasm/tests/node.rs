@@ -360,3 +360,27 @@ fn string_arrays_keep_every_character_and_replace_invalid_utf8() {
     assert_eq!(strings("good"), want);
     assert_eq!(strings("bad"), ["ok", "\u{FFFD}\u{FFFD}", "ü"]);
 }
+
+#[wasm_bindgen_test]
+fn long_arrays_convert_across_chunks() {
+    let n = 20_001u32;
+    let mut value = 5u32.to_le_bytes().to_vec(); // element type UINT32
+    value.extend_from_slice(&u64::from(n).to_le_bytes());
+    for i in 0..n {
+        value.extend_from_slice(&(i * 3).to_le_bytes());
+    }
+    let file = open(&Builder::default().kv_raw(b"long", 9, value).build());
+    let got: Uint32Array = file.get("long").into();
+    let want: Vec<u32> = (0..n).map(|i| i * 3).collect();
+    assert_eq!(got.to_vec(), want);
+
+    let values: Vec<f32> = (0..200_003)
+        .map(|i| ((i * 7919) % 10007) as f32 / 7.0)
+        .collect();
+    let s = tensor_stats(&Float32Array::from(&values[..]), Some(100));
+    let want = weightmap_wasm::Stats::of(&values, 100);
+    assert_eq!(num(&s, "mean"), want.mean);
+    assert_eq!(num(&s, "std"), want.std);
+    let hist: Uint32Array = get(&s, "histogram").into();
+    assert_eq!(hist.to_vec(), want.histogram);
+}

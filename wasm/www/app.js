@@ -11,6 +11,7 @@ const $ = (id) => document.getElementById(id);
 const group = new Intl.NumberFormat("en-US");
 
 let current = null; // {reader, header, tensors}
+let generation = 0; // bumped by each file opened; late results of an older one are dropped
 let sizeOrder = 0; // 0: file order, -1: largest first, 1: smallest first
 
 function el(tag, attrs = {}, ...children) {
@@ -64,22 +65,30 @@ function readStatus() {
 }
 
 async function openFile(file) {
+  const mine = ++generation;
   $("error").hidden = true;
   $("model").hidden = true;
   $("stats").hidden = true;
-  current?.header.free();
+  // The old header is freed once no read of it is pending (see showTensor).
+  if (current && !current.busy) current.header.free();
+  else if (current) current.stale = true;
   current = null;
   const reader = new ModelReader(file);
   setStatus(`Reading the header of ${file.name}…`);
   try {
     const started = performance.now();
     const header = await reader.readHeader();
+    if (mine !== generation) {
+      header.free(); // another file was chosen meanwhile
+      return;
+    }
     const parsed = performance.now() - started;
-    current = { reader, header, tensors: header.tensors() };
+    current = { reader, header, tensors: header.tensors(), busy: 0, stale: false };
     render(header, file);
     setStatus(`${readStatus()}; header read and parsed in ${parsed.toFixed(1)} ms`);
     $("model").hidden = false;
   } catch (e) {
+    if (mine !== generation) return;
     setStatus(`${file.name}: read ${humanBytes(reader.bytesRead)}`);
     showError(`${file.name} cannot be read: ${e.message ?? e}`);
   }
@@ -175,13 +184,19 @@ function renderTensors() {
 }
 
 async function showTensor(name, row) {
-  const { reader, header } = current;
+  const model = current;
+  const { reader, header } = model;
   document.querySelectorAll("#tensors tr.selected").forEach((r) => r.classList.remove("selected"));
   row.classList.add("selected");
   $("error").hidden = true;
   setStatus(`Reading ${name}…`);
+  model.busy += 1;
+  model.clicked = (model.clicked ?? 0) + 1;
+  const click = model.clicked;
   try {
     const values = await reader.readTensorF32(header, name);
+    // Another file, or another tensor, was chosen while this one was read.
+    if (model !== current || click !== model.clicked) return;
     const s = tensorStats(values, BINS);
     const fmt = (v) => (Number.isFinite(v) ? v.toPrecision(7) : String(v));
     $("stats-name").textContent = name;
@@ -201,8 +216,12 @@ async function showTensor(name, row) {
     $("stats").hidden = false;
     setStatus(readStatus());
   } catch (e) {
+    if (model !== current) return;
     setStatus(readStatus());
     showError(`${name}: ${e.message ?? e}`);
+  } finally {
+    model.busy -= 1;
+    if (model.stale && model.busy === 0) model.header.free();
   }
 }
 
