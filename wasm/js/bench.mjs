@@ -30,8 +30,7 @@ function readHeader(path) {
     const parser = new HeaderParser();
     for (;;) {
       const from = parser.length;
-      if (parser.needed > size || (from === size && from > 0)) throw new Error(`${path}: truncated`);
-      const to = Math.min(size, Math.max(Number(parser.needed), 2 * from, 1 << 20));
+      const to = parser.nextReadEnd(size);
       const chunk = Buffer.allocUnsafe(to - from);
       readSync(fd, chunk, 0, chunk.length, from);
       if (parser.push(chunk)) return parser.finish();

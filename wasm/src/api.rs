@@ -218,8 +218,8 @@ impl GgufFile {
     /// @throws {Error} for other types, a missing tensor, or data that is not here
     #[wasm_bindgen(js_name = tensorF32)]
     pub fn tensor_f32(&self, name: &str) -> Result<Float32Array, JsValue> {
-        let view = self.gguf.tensor(name).map_err(js_error)?;
         let info = self.info(name)?;
+        let view = self.gguf.tensor_view(&info).map_err(js_error)?;
         self.decode(&info, view.bytes())
     }
 

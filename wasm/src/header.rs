@@ -15,9 +15,7 @@ use crate::HeapData;
 /// ```js
 /// const parser = new HeaderParser();
 /// for (let done = false; !done; ) {
-///   const from = parser.length;
-///   if (parser.needed > blob.size || (from > 0 && from === blob.size)) throw new Error("truncated");
-///   const to = Math.min(blob.size, Math.max(Number(parser.needed), 2 * from, 1 << 20));
+///   const from = parser.length, to = parser.nextReadEnd(blob.size); // throws if truncated
 ///   done = parser.push(new Uint8Array(await blob.slice(from, to).arrayBuffer()));
 /// }
 /// const header = parser.finish(); // a GgufFile without tensor data
@@ -83,6 +81,32 @@ impl HeaderParser {
     #[wasm_bindgen(getter, unchecked_return_type = "number | bigint")]
     pub fn needed(&self) -> JsValue {
         js_u64(self.needed)
+    }
+
+    /// Where the next read of a file of `file_size` bytes should end (it starts at `length`):
+    /// at least what the parser needs, otherwise twice what was read, and 1 MiB first (most
+    /// headers without a vocabulary fit), never past the file's end. Doubling keeps a 6 MB
+    /// vocabulary to four reads and the bytes read under twice the header.
+    ///
+    /// @throws {Error} when the file is too short to hold the header
+    #[wasm_bindgen(js_name = nextReadEnd)]
+    pub fn next_read_end(&self, file_size: f64) -> Result<f64, JsValue> {
+        const FIRST_READ: u64 = 1 << 20;
+        // A JS file size is an integer below 2^53; anything else is treated as empty.
+        let size = if file_size.is_finite() && file_size >= 0.0 {
+            file_size as u64
+        } else {
+            0
+        };
+        let have = self.data.len() as u64;
+        if self.needed > size || (have > 0 && have >= size) {
+            return Err(js_error(format_args!(
+                "truncated file: its header needs {} bytes but the file has {size}",
+                self.needed.max(have.saturating_add(1))
+            )));
+        }
+        let want = self.needed.max(have.saturating_mul(2)).max(FIRST_READ);
+        Ok(want.min(size) as f64)
     }
 
     /// Bytes pushed so far: the offset of the next chunk.

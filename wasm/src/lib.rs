@@ -16,9 +16,7 @@
 //! // Only the header of a 10 GB file: read what the parser asks for, chunk by chunk.
 //! const parser = new HeaderParser();
 //! for (let done = false; !done; ) {
-//!   const from = parser.length;
-//!   if (parser.needed > file.size || (from > 0 && from === file.size)) throw new Error("truncated");
-//!   const to = Math.min(file.size, Math.max(Number(parser.needed), 2 * from, 1 << 20));
+//!   const from = parser.length, to = parser.nextReadEnd(file.size); // throws if truncated
 //!   done = parser.push(new Uint8Array(await file.slice(from, to).arrayBuffer()));
 //! }
 //! const header = parser.finish();

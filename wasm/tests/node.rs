@@ -384,3 +384,28 @@ fn long_arrays_convert_across_chunks() {
     let hist: Uint32Array = get(&s, "histogram").into();
     assert_eq!(hist.to_vec(), want.histogram);
 }
+
+#[wasm_bindgen_test]
+fn next_read_end_asks_for_what_is_needed_and_refuses_short_files() {
+    let mib = f64::from(1u32 << 20);
+    let mut parser = HeaderParser::new();
+    assert_eq!(parser.next_read_end(1e10).unwrap(), mib); // first read: 1 MiB
+    assert_eq!(parser.next_read_end(100.0).unwrap(), 100.0); // never past the end
+    assert!(!parser.push(&Uint8Array::from(&TINY[..100])).unwrap());
+    // Twice what was read, or 1 MiB, whichever is more, unless the parser needs more.
+    assert_eq!(parser.next_read_end(1e10).unwrap(), mib);
+    let needed = parser.needed().as_f64().unwrap();
+    assert!(needed > 100.0);
+    assert_eq!(parser.next_read_end(needed + 10.0).unwrap(), needed + 10.0);
+    let err = message(parser.next_read_end(needed - 1.0).unwrap_err());
+    assert!(
+        err.contains("truncated") && err.contains(&format!("needs {needed} bytes")),
+        "{err}"
+    );
+
+    let mut empty = HeaderParser::new();
+    assert_eq!(empty.next_read_end(0.0).unwrap(), 0.0);
+    assert!(!empty.push(&Uint8Array::new_with_length(0)).unwrap());
+    assert!(message(empty.next_read_end(0.0).unwrap_err()).contains("needs 24 bytes"));
+    assert!(empty.next_read_end(f64::NAN).is_err());
+}

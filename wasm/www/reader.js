@@ -3,8 +3,6 @@
 // `readRange`, which counts the bytes, so the page can say how little it read.
 import { HeaderParser } from "./pkg/weightmap_wasm.js";
 
-const FIRST_READ = 1 << 20; // most headers without a vocabulary fit in 1 MiB
-
 export class ModelReader {
   constructor(file) {
     this.file = file;
@@ -26,13 +24,7 @@ export class ModelReader {
     try {
       for (;;) {
         const from = parser.length;
-        if (parser.needed > this.file.size || (from === this.file.size && from > 0)) {
-          throw new Error(
-            `truncated file: its header needs ${parser.needed} bytes but the file has ${this.file.size}`,
-          );
-        }
-        // At least what the parser needs; otherwise double what was read, starting at 1 MiB.
-        const to = Math.min(this.file.size, Math.max(Number(parser.needed), 2 * from, FIRST_READ));
+        const to = parser.nextReadEnd(this.file.size); // throws for a truncated file
         if (parser.push(await this.readRange(from, to))) return parser.finish();
       }
     } catch (e) {
