@@ -1,11 +1,27 @@
 //! Writes large generated GGUF models for tests and benchmarks, streaming, without holding
-//! the tensor data in memory. Not part of the stable API.
+//! the tensor data in memory, and the upload options the tests use. Not part of the stable
+//! API.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 
 use weightmap_core::GgmlType;
+
+use crate::{FileUpload, Fill, UploadOptions};
+
+/// An upload of a file with `fill` that reads every tensor back and compares it with the file
+/// ([`UploadOptions::verify`]), the other options at their defaults.
+pub fn verified_upload(fill: Fill) -> FileUpload {
+    FileUpload {
+        fill,
+        upload: UploadOptions {
+            verify: true,
+            ..UploadOptions::default()
+        },
+        ..FileUpload::default()
+    }
+}
 
 /// A tensor of a generated model.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,8 +8,8 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use weightmap_gpu::cuda::{device_count, driver_present};
-use weightmap_gpu::testing::write_model;
-use weightmap_gpu::{upload_file, CudaTarget, Error, FileUpload, Fill, Target, UploadOptions};
+use weightmap_gpu::testing::{verified_upload, write_model};
+use weightmap_gpu::{upload_file, CudaTarget, Error, FileUpload, Fill, Target};
 
 /// The device to test on, or `None` (after saying so) when there is none.
 fn device() -> Option<CudaTarget> {
@@ -37,17 +37,6 @@ fn without_a_gpu_every_entry_point_is_an_error_not_a_panic() {
     assert!(err.to_string().contains("NVIDIA"), "{err}");
 }
 
-fn verified(fill: Fill) -> FileUpload {
-    FileUpload {
-        fill,
-        upload: UploadOptions {
-            verify: true,
-            ..UploadOptions::default()
-        },
-        ..FileUpload::default()
-    }
-}
-
 #[test]
 fn a_generated_model_over_2_gib_round_trips_in_every_fill_mode() {
     let Some(mut target) = device() else { return };
@@ -55,7 +44,7 @@ fn a_generated_model_over_2_gib_round_trips_in_every_fill_mode() {
     let path = dir.path().join("generated.gguf");
     let tensors = write_model(&path, 2200 << 20, 31).unwrap();
     for fill in [Fill::Mmap, Fill::Pread, Fill::Direct] {
-        let model = match upload_file(&path, &mut target, &verified(fill), |_| {
+        let model = match upload_file(&path, &mut target, &verified_upload(fill), |_| {
             ControlFlow::Continue(())
         }) {
             Ok(model) => model,
@@ -99,7 +88,7 @@ fn the_gemma_model_round_trips() {
         );
         return;
     }
-    let model = upload_file(&path, &mut target, &verified(Fill::Mmap), |_| {
+    let model = upload_file(&path, &mut target, &verified_upload(Fill::Mmap), |_| {
         ControlFlow::Continue(())
     })
     .unwrap();
@@ -127,7 +116,7 @@ fn cancelling_midway_stops_cleanly_and_the_device_stays_usable() {
         other => panic!("{other}"),
     }
     assert!(calls > 1);
-    let model = upload_file(&path, &mut target, &verified(Fill::Mmap), |_| {
+    let model = upload_file(&path, &mut target, &verified_upload(Fill::Mmap), |_| {
         ControlFlow::Continue(())
     })
     .unwrap();

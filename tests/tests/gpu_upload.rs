@@ -4,20 +4,10 @@
 
 use std::ops::ControlFlow;
 
-use weightmap_gpu::{upload_file, CudaTarget, FileUpload, Fill, HostTarget, UploadOptions};
+use weightmap_gpu::testing::verified_upload;
+use weightmap_gpu::{upload_file, CudaTarget, Fill, HostTarget};
 use weightmap_native::ModelSource;
 use weightmap_tests::gemma_model;
-
-fn options(fill: Fill) -> FileUpload {
-    FileUpload {
-        fill,
-        upload: UploadOptions {
-            verify: true,
-            ..UploadOptions::default()
-        },
-        ..FileUpload::default()
-    }
-}
 
 #[test]
 fn gemma_uploads_every_tensor_intact() {
@@ -26,9 +16,12 @@ fn gemma_uploads_every_tensor_intact() {
     };
     let gguf = ModelSource::open(&path).unwrap();
     for fill in [Fill::Pread, Fill::Mmap] {
-        let model = upload_file(&path, &mut HostTarget::new(), &options(fill), |_| {
-            ControlFlow::Continue(())
-        })
+        let model = upload_file(
+            &path,
+            &mut HostTarget::new(),
+            &verified_upload(fill),
+            |_| ControlFlow::Continue(()),
+        )
         .unwrap();
         assert_eq!(model.tensor_count(), 236);
         for info in gguf.tensors() {
@@ -42,7 +35,7 @@ fn gemma_uploads_every_tensor_intact() {
     }
     match CudaTarget::new(0) {
         Ok(mut gpu) => {
-            let model = upload_file(&path, &mut gpu, &options(Fill::Pread), |_| {
+            let model = upload_file(&path, &mut gpu, &verified_upload(Fill::Pread), |_| {
                 ControlFlow::Continue(())
             })
             .unwrap();
