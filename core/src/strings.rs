@@ -9,9 +9,9 @@ use crate::format::Endian;
 /// UTF-8 as it yields it.
 ///
 /// Validation runs over windows of the array's bytes, length prefixes included: one SIMD check
-/// proves a whole window valid UTF-8, and each string inside it is then a constant-time slice
-/// of the checked text (`str::get`, which only checks that the string starts and ends on
-/// character boundaries). Length prefixes are small little- or big-endian numbers, mostly zero
+/// proves a whole window valid UTF-8, and each string inside it is then a constant-time split
+/// of the checked text (`str::split_at_checked`, which only checks that the string starts and
+/// ends on character boundaries), its length read from the checked text itself. Length prefixes are small little- or big-endian numbers, mostly zero
 /// bytes, so they rarely break a window; where one does (a byte of 0x80 or more followed by a
 /// zero), the window ends there and the next one starts at the next string. A string the
 /// windows cannot vouch for is checked on its own, so the result is exactly that of checking
@@ -28,20 +28,15 @@ pub struct Strings<'data> {
     base: usize,
     endian: Endian,
     key: &'data [u8],
-    /// Where the next string's length prefix is in `data`.
-    pos: usize,
-    left: u64,
-    index: u64,
-    window: Window<'data>,
-}
-
-/// Checked text: `text` is `data[start..start + text.len()]`.
-#[derive(Clone, Copy)]
-struct Window<'data> {
-    text: &'data str,
-    start: usize,
+    /// Checked text from the next string's length prefix on: `data[pos..checked_end]`, where
+    /// `pos = checked_end - checked.len()`. Strings inside it are sliced from it directly.
+    checked: &'data str,
+    checked_end: usize,
     /// Bytes the next window spans: doubled after a clean window, reset after a cut one.
-    size: usize,
+    window_size: usize,
+    /// Strings left, out of `count`.
+    left: u64,
+    count: u64,
 }
 
 /// Window sizes. Under Miri, which runs the SIMD validation thousands of times slower, small
@@ -49,134 +44,125 @@ struct Window<'data> {
 const MIN_WINDOW: usize = if cfg!(miri) { 64 } else { 4 * 1024 };
 const MAX_WINDOW: usize = if cfg!(miri) { 512 } else { 256 * 1024 };
 
-impl<'data> Window<'data> {
-    /// The string at `start..end` of the array's bytes, if this window covers it.
-    #[inline(always)]
-    fn get(&self, start: usize, end: usize) -> Option<&'data str> {
-        // Below the window, the positions wrap around to huge ones, which `get` refuses.
-        let from = start.wrapping_sub(self.start);
-        let to = end.wrapping_sub(self.start);
-        self.text.get(from..to)
-    }
-
-    /// A new window of `data` starting at `start` and covering at least up to `end`.
-    fn refill(self, data: &'data [u8], start: usize, end: usize) -> Self {
-        let mut stop = start.saturating_add(self.size).min(data.len());
-        // End the window before a character, not inside one: while the byte after it continues
-        // a character, back off (at most three bytes), never below the string to cover.
-        for _ in 0..3 {
-            match data.get(stop) {
-                Some(b) if stop > end && (0x80..0xC0).contains(b) => stop -= 1,
-                _ => break,
-            }
+/// The longest valid UTF-8 text of `data` from `start`, spanning about `size` bytes and at
+/// least up to `end` where that much is valid, and whether all of it was valid.
+fn check_window(data: &[u8], start: usize, end: usize, size: usize) -> (&str, bool) {
+    let mut stop = start.saturating_add(size).min(data.len());
+    // End the window before a character, not inside one: while the byte after it continues
+    // a character, back off (at most three bytes), never below the string to cover.
+    for _ in 0..3 {
+        match data.get(stop) {
+            Some(b) if stop > end && (0x80..0xC0).contains(b) => stop -= 1,
+            _ => break,
         }
-        let span = data.get(start..stop.max(end)).unwrap_or(&[]);
-        match simdutf8::basic::from_utf8(span) {
-            Ok(text) => Window {
-                text,
-                start,
-                size: (self.size * 2).min(MAX_WINDOW),
-            },
-            Err(_) => {
-                // Keep the valid part, so the strings before the break still come out fast.
-                // A second read of the same bytes may disagree with the first if they change
-                // meanwhile: then the window is simply empty.
-                let valid = match core::str::from_utf8(span) {
-                    Ok(text) => text.len(),
-                    Err(e) => e.valid_up_to(),
-                };
-                let text = span
-                    .get(..valid)
-                    .and_then(|v| core::str::from_utf8(v).ok())
-                    .unwrap_or("");
-                Window {
-                    text,
-                    start,
-                    size: MIN_WINDOW,
-                }
-            }
+    }
+    let span = data.get(start..stop.max(end)).unwrap_or(&[]);
+    match simdutf8::basic::from_utf8(span) {
+        Ok(text) => (text, true),
+        Err(_) => {
+            // Keep the valid part, so the strings before the break still come out fast. A
+            // second read of the same bytes may disagree with the first if they change
+            // meanwhile: then the window is simply empty.
+            let valid = match core::str::from_utf8(span) {
+                Ok(text) => text.len(),
+                Err(e) => e.valid_up_to(),
+            };
+            let text = span
+                .get(..valid)
+                .and_then(|v| core::str::from_utf8(v).ok())
+                .unwrap_or("");
+            (text, false)
         }
     }
 }
 
+/// The first string of checked text that starts at a length prefix, and the text after it:
+/// the fast path, kept small so that it inlines into the caller's loop. Files in the host's
+/// byte order only, so that no byte swap sits on the chain of loads from one length to the
+/// next; others take the slow path.
+#[inline(always)]
+fn split_first(checked: &str) -> Option<(&str, &str)> {
+    let prefix = checked.as_bytes().first_chunk::<8>()?;
+    let len = usize::try_from(u64::from_ne_bytes(*prefix)).ok()?;
+    // Split after the prefix, then after the text: the next position is the text's start
+    // plus the length, one addition after the load on the chain from string to string.
+    checked.get(8..)?.split_at_checked(len)
+}
+
 impl<'data> Strings<'data> {
-    pub(crate) fn new(cur: Cursor<'data>, left: u64, key: &'data [u8]) -> Self {
+    pub(crate) fn new(cur: Cursor<'data>, count: u64, key: &'data [u8]) -> Self {
         Strings {
             data: cur.data(),
             base: cur.base(),
             endian: cur.endian,
             key,
-            pos: cur.pos(),
-            left,
-            index: 0,
-            window: Window {
-                text: "",
-                start: 0,
-                size: MIN_WINDOW,
-            },
+            checked: "",
+            checked_end: cur.pos(),
+            window_size: MIN_WINDOW,
+            left: count,
+            count,
         }
     }
 
-    /// The next string when its text lies inside the checked window (its length prefix is
-    /// read from the array's bytes): the common case, kept small so that it inlines into the
-    /// caller's loop. Files in the host's byte order only, so that no byte swap sits on the
-    /// chain of loads from one length to the next; others take the slow path.
+    /// Where the next string's length prefix is in `data`.
+    fn pos(&self) -> usize {
+        self.checked_end - self.checked.len() // ok: `checked` ends at `checked_end`
+    }
+
+    /// The next string when it lies inside the checked text.
     #[inline(always)]
-    fn next_in_window(&mut self) -> Option<&'data str> {
+    fn next_checked(&mut self) -> Option<&'data str> {
         if self.endian != Endian::HOST {
             return None;
         }
-        let prefix = self.data.get(self.pos..)?.first_chunk::<8>()?;
-        let len = usize::try_from(u64::from_ne_bytes(*prefix)).ok()?;
-        let start = self.pos + 8; // ok: the prefix ends inside `data`
-        let end = start.checked_add(len)?;
-        let text = self.window.get(start, end)?;
-        self.pos = end;
+        let (text, rest) = split_first(self.checked)?;
+        self.checked = rest;
         Some(text)
     }
-}
 
-/// Where the slow path reads: the array's bytes and how to name it in errors.
-#[derive(Clone, Copy)]
-struct Source<'data> {
-    data: &'data [u8],
-    base: usize,
-    endian: Endian,
-    key: &'data [u8],
-    index: u64,
-}
-
-/// The next string the slow way: read with all checks, from a new window if need be. It takes
-/// and returns the iterator's state by value (no reference to the iterator), so that the
-/// state can live in registers in the caller's loop.
-#[cold]
-#[inline(never)]
-fn next_slow<'data>(
-    it: Source<'data>,
-    pos: usize,
-    window: Window<'data>,
-) -> (Result<&'data str>, usize, Window<'data>) {
-    let mut cur = Cursor::new(it.data, pos, it.endian, Section::Metadata).with_base(it.base);
-    let bytes = match cur.string() {
-        Ok(bytes) => bytes,
-        Err(e) => return (Err(e), cur.pos(), window),
-    };
-    let end = cur.pos();
-    let start = end - bytes.len(); // ok: the string's bytes end at the cursor
-    if let Some(text) = window.get(start, end) {
-        return (Ok(text), end, window);
+    /// The next string the slow way: read with all checks, and a new window checked from its
+    /// text on, which then holds the strings after it.
+    #[cold]
+    #[inline(never)]
+    fn next_slow(&mut self) -> Result<&'data str> {
+        let index = self.count - self.left - 1; // ok: `next` took one from `left`
+        let mut cur =
+            Cursor::new(self.data, self.pos(), self.endian, Section::Metadata).with_base(self.base);
+        let bytes = cur.string()?;
+        // Files in the other byte order come here for every string: the checked text, which
+        // starts at this string's prefix, usually holds it already.
+        if let Some((text, rest)) = self
+            .checked
+            .get(8..)
+            .and_then(|c| c.split_at_checked(bytes.len()))
+        {
+            self.checked = rest;
+            return Ok(text);
+        }
+        let end = cur.pos();
+        let start = end - bytes.len(); // ok: the string's bytes end at the cursor
+        let (window, clean) = check_window(self.data, start, end, self.window_size);
+        self.window_size = if clean {
+            (self.window_size * 2).min(MAX_WINDOW)
+        } else {
+            MIN_WINDOW
+        };
+        let (text, checked) = match window.split_at_checked(bytes.len()) {
+            Some((text, rest)) => (Ok(text), rest),
+            // A window starting at this string breaks inside it: check the string alone.
+            None => {
+                let text = core::str::from_utf8(bytes).map_err(|_| Error::ElementNotUtf8 {
+                    key: Name::new(self.key),
+                    index,
+                    offset: self.base.saturating_add(start) as u64,
+                });
+                (text, "")
+            }
+        };
+        self.checked = checked;
+        self.checked_end = end + checked.len(); // ok: `checked` lies in `data` after `end`
+        text
     }
-    let window = window.refill(it.data, start, end);
-    if let Some(text) = window.get(start, end) {
-        return (Ok(text), end, window);
-    }
-    // A window starting at this string breaks inside it: check the string alone.
-    let item = core::str::from_utf8(bytes).map_err(|_| Error::ElementNotUtf8 {
-        key: Name::new(it.key),
-        index: it.index,
-        offset: it.base.saturating_add(start) as u64,
-    });
-    (item, end, window)
 }
 
 impl<'data> Iterator for Strings<'data> {
@@ -185,26 +171,40 @@ impl<'data> Iterator for Strings<'data> {
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         self.left = self.left.checked_sub(1)?;
-        let item = match self.next_in_window() {
+        let item = match self.next_checked() {
             Some(text) => Ok(text),
-            None => {
-                let source = Source {
-                    data: self.data,
-                    base: self.base,
-                    endian: self.endian,
-                    key: self.key,
-                    index: self.index,
-                };
-                let (item, pos, window) = next_slow(source, self.pos, self.window);
-                (self.pos, self.window) = (pos, window);
-                item
-            }
+            None => self.next_slow(),
         };
-        self.index += 1;
         if item.is_err() {
             self.left = 0;
         }
         Some(item)
+    }
+
+    /// Runs of strings inside the checked text are walked with the state in locals, so the
+    /// loop carries nothing but the text left and the count.
+    fn fold<B, F>(mut self, init: B, mut f: F) -> B
+    where
+        F: FnMut(B, Self::Item) -> B,
+    {
+        let mut acc = init;
+        loop {
+            if self.endian == Endian::HOST {
+                let (mut checked, mut left) = (self.checked, self.left);
+                while left > 0 {
+                    let Some((text, rest)) = split_first(checked) else {
+                        break;
+                    };
+                    (checked, left) = (rest, left - 1);
+                    acc = f(acc, Ok(text));
+                }
+                (self.checked, self.left) = (checked, left);
+            }
+            match self.next() {
+                Some(item) => acc = f(acc, item),
+                None => return acc,
+            }
+        }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -233,9 +233,34 @@ mod tests {
         out
     }
 
+    /// The strings read both ways, one at a time and by `fold`, which must agree.
     fn strings(bytes: &[u8], n: usize, endian: Endian) -> Vec<Result<&str>> {
         let cur = Cursor::new(bytes, 0, endian, Section::Metadata).with_base(100);
-        Strings::new(cur, n as u64, b"tokens").collect()
+        let it = Strings::new(cur, n as u64, b"tokens");
+        let folded = it.clone().fold(Vec::new(), |mut v, s| {
+            v.push(s);
+            v
+        });
+        let one_by_one: Vec<_> = it.collect();
+        assert_eq!(folded, one_by_one);
+        one_by_one
+    }
+
+    #[test]
+    fn fold_resumes_after_a_partial_walk() {
+        let items: Vec<Vec<u8>> = (0..5000)
+            .map(|i| alloc::format!("t{i}").into_bytes())
+            .collect();
+        let bytes = body(&items, Endian::Little);
+        let cur = Cursor::new(&bytes, 0, Endian::Little, Section::Metadata);
+        let mut it = Strings::new(cur, items.len() as u64, b"tokens");
+        let first: Vec<_> = it.by_ref().take(1234).map(Result::unwrap).collect();
+        let rest = it.fold(Vec::new(), |mut v, s| {
+            v.push(s.unwrap());
+            v
+        });
+        let all: Vec<&[u8]> = first.iter().chain(&rest).map(|s| s.as_bytes()).collect();
+        assert_eq!(all, items.iter().map(Vec::as_slice).collect::<Vec<_>>());
     }
 
     /// What checking each string on its own gives.

@@ -5,6 +5,7 @@
 //! - `memory` (the default): `Gguf::parse` over the file's first 64 MiB, read once into memory.
 //! - `safe`: `ModelSource::open`, the header read into owned memory each time.
 //! - `mapped`: the zero-copy path, `unsafe MmapFile::open` and `Gguf::parse` in place.
+//! - `deep`: the zero-copy open, then every array element visited (compare-parse's deep round).
 
 use weightmap_core::Gguf;
 use weightmap_native::{MmapFile, ModelSource, SourceConfig};
@@ -42,6 +43,11 @@ fn main() {
                 unsafe { ModelSource::open_trusted(&path) }
                     .expect("valid GGUF")
                     .tensor_count()
+            }
+            "deep" => {
+                // SAFETY: nothing modifies the profiled file while it is mapped.
+                let gguf = unsafe { ModelSource::open_trusted(&path) }.expect("valid GGUF");
+                weightmap_tests::checksum::of_gguf(gguf.view(), true) as usize
             }
             "in-place" => {
                 // SAFETY: nothing modifies the profiled file while it is mapped.
