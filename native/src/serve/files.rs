@@ -117,6 +117,9 @@ impl Shared {
             common.insert(name, value);
         }
         if none_match(headers, &rep.etag) {
+            // A 304 may only state the length a 200 would have had (RFC 9110 §8.6); without
+            // it, HEAD answers would say `content-length: 0`.
+            common.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
             return self.finish(StatusCode::NOT_MODIFIED, common, Body::empty(), 0, false);
         }
         let validators = Validators {
