@@ -1,10 +1,13 @@
 //! Profiling harness: opens or parses a GGUF file N times, for `perf record` or callgrind.
 //!
-//! `cargo run --release -p weightmap-tests --example parse_loop -- FILE [N] [memory|safe|mapped]`
+//! `cargo run --release -p weightmap-tests --example parse_loop -- FILE [N] [MODE]`
 //!
 //! - `memory` (the default): `Gguf::parse` over the file's first 64 MiB, read once into memory.
 //! - `safe`: `ModelSource::open`, the header read into owned memory each time.
-//! - `mapped`: the zero-copy path, `unsafe MmapFile::open` and `Gguf::parse` in place.
+//! - `mapped`: the zero-copy path, `unsafe ModelSource::open_trusted` (a helper thread faults
+//!   pages in ahead of the parser).
+//! - `safe-serial`, `mapped-serial`: the same without the helper thread.
+//! - `in-place`: `unsafe MmapFile::open` and `Gguf::parse` over the whole mapping.
 //! - `deep`: the zero-copy open, then every array element visited (compare-parse's deep round).
 
 use weightmap_core::Gguf;
@@ -12,9 +15,9 @@ use weightmap_native::{MmapFile, ModelSource, SourceConfig};
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let path = args
-        .next()
-        .expect("usage: parse_loop FILE [N] [memory|safe|mapped]");
+    let path = args.next().expect(
+        "usage: parse_loop FILE [N] [memory|safe|safe-serial|mapped|mapped-serial|in-place|deep]",
+    );
     let n: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
     let mode = args.next().unwrap_or_else(|| "memory".into());
     let mut bytes = std::fs::read(&path).expect("read file");
