@@ -1,0 +1,95 @@
+//! Times each phase of compare-parse's deep round on the zero-copy path, N times: the open
+//! (`unsafe ModelSource::open_trusted`, parse and index), the vocabulary's strings, the
+//! numeric arrays (scores and token types) read twice, and the drop (unmapping). Prints the
+//! median of each and the page faults the numeric arrays take.
+//!
+//! `cargo run --release -p weightmap-tests --example deep_phases -- FILE [N] [reap]`
+//!
+//! With `reap`, the opened model is handed to a thread that drops it, so the unmapping leaves
+//! the timed thread: the figure a background unmapper would give (not what the library does).
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use weightmap_core::{Array, Gguf};
+use weightmap_native::ModelSource;
+use weightmap_tests::checksum;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let path = args.next().expect("usage: deep_phases FILE [N] [reap]");
+    let n: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
+    let reap = args.next().as_deref() == Some("reap");
+    let (to_reaper, reaper) = mpsc::channel::<Gguf<ModelSource>>();
+    std::thread::spawn(move || reaper.into_iter().for_each(drop));
+
+    let phases = [
+        "open",
+        "tokens",
+        "numbers",
+        "numbers again",
+        "drop",
+        "whole round",
+    ];
+    let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(n); phases.len()];
+    let mut faults = Vec::with_capacity(n);
+    for _ in 0..n {
+        let round = Instant::now();
+        let mut timed = |phase: usize, start: Instant| times[phase].push(start.elapsed());
+
+        let start = Instant::now();
+        // SAFETY: nothing modifies the profiled file while it is mapped.
+        let gguf = unsafe { ModelSource::open_trusted(&path) }.expect("valid GGUF");
+        timed(0, start);
+
+        let view = gguf.view();
+        let array = |key: &str| -> Array<'_> {
+            view.get(key)
+                .and_then(|v| v.as_array())
+                .unwrap_or_else(|| panic!("no array {key}"))
+        };
+        let (tokens, scores, types) = (
+            array("tokenizer.ggml.tokens"),
+            array("tokenizer.ggml.scores"),
+            array("tokenizer.ggml.token_type"),
+        );
+        let start = Instant::now();
+        std::hint::black_box(checksum::elements(&tokens));
+        timed(1, start);
+        let before = minor_faults();
+        for phase in [2, 3] {
+            let start = Instant::now();
+            std::hint::black_box(checksum::elements(&scores) ^ checksum::elements(&types));
+            timed(phase, start);
+        }
+        faults.push(minor_faults() - before);
+
+        let start = Instant::now();
+        if reap {
+            to_reaper.send(gguf).expect("reaper");
+        } else {
+            drop(gguf);
+        }
+        timed(4, start);
+        timed(5, round);
+    }
+    for (phase, mut t) in phases.iter().zip(times) {
+        t.sort();
+        println!("{phase}: median {:.3} ms", t[n / 2].as_secs_f64() * 1e3);
+    }
+    faults.sort();
+    println!(
+        "page faults while reading the numeric arrays: median {}",
+        faults[n / 2]
+    );
+}
+
+/// This process's minor page faults so far (Linux: field 10 of /proc/self/stat).
+fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    rest.split_whitespace()
+        .nth(7)
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(0)
+}
