@@ -1,25 +1,40 @@
-//! Times each phase of compare-parse's deep round on the zero-copy path, N times: the open
-//! (`unsafe ModelSource::open_trusted`, parse and index), the vocabulary's strings, the
-//! numeric arrays (scores and token types) read twice, and the drop (unmapping). Prints the
-//! median of each and the page faults the numeric arrays take.
+//! Times, N times, the phases that make up most of compare-parse's deep round on the
+//! zero-copy path: the open (`unsafe ModelSource::open_trusted`, parse and index), every
+//! string of the vocabulary, the numeric arrays (scores and token types) read twice, and the
+//! drop (unmapping). The other keys and the tensor infos, which the round also visits, are
+//! left out, and the whole round here includes the second numeric read. Prints the median of
+//! each phase and the page faults the first numeric read takes.
 //!
-//! `cargo run --release -p weightmap-tests --example deep_phases -- FILE [N] [reap]`
+//! `cargo run --release -p weightmap-tests --example deep_phases -- FILE [N] [MODE]`
 //!
-//! With `reap`, the opened model is handed to a thread that drops it, so the unmapping leaves
-//! the timed thread: the figure a background unmapper would give (not what the library does).
+//! - `serial`: opened with no prefaulting helper thread (`SourceConfig::read_ahead` off).
+//! - `reap`: the opened model is handed to a thread that drops it, so the unmapping leaves
+//!   the timed thread: the figure a background unmapper would give (not what the library
+//!   does).
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use weightmap_core::{Array, Gguf};
-use weightmap_native::ModelSource;
+use weightmap_native::{ModelSource, SourceConfig};
 use weightmap_tests::checksum;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let path = args.next().expect("usage: deep_phases FILE [N] [reap]");
-    let n: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
-    let reap = args.next().as_deref() == Some("reap");
+    let path = args
+        .next()
+        .expect("usage: deep_phases FILE [N] [serial|reap]");
+    let n: usize = args
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1000)
+        .max(1);
+    let mode = args.next().unwrap_or_default();
+    let reap = mode == "reap";
+    let config = SourceConfig {
+        read_ahead: mode != "serial",
+        ..SourceConfig::default()
+    };
     let (to_reaper, reaper) = mpsc::channel::<Gguf<ModelSource>>();
     std::thread::spawn(move || reaper.into_iter().for_each(drop));
 
@@ -39,7 +54,7 @@ fn main() {
 
         let start = Instant::now();
         // SAFETY: nothing modifies the profiled file while it is mapped.
-        let gguf = unsafe { ModelSource::open_trusted(&path) }.expect("valid GGUF");
+        let gguf = unsafe { ModelSource::open_trusted_with(&path, &config) }.expect("valid GGUF");
         timed(0, start);
 
         let view = gguf.view();

@@ -33,12 +33,13 @@ fn main() {
             "fold" => tokens.strings().map_or(0, |s| {
                 s.fold(0, |acc, s| acc + s.map_or(0, |s| s.len() + 1))
             }),
-            _ => tokens
+            "adapters" => tokens
                 .strings()
                 .into_iter()
                 .flatten()
                 .map_while(Result::ok)
                 .fold(0, |acc, s| acc + s.len() + 1),
+            other => panic!("unknown mode {other}: adapters, for or fold"),
         };
     }
     let per = start.elapsed().as_secs_f64() * 1e9 / n as f64 / tokens.len() as f64;

@@ -118,7 +118,8 @@ impl Shared {
         }
         if none_match(headers, &rep.etag) {
             // A 304 may only state the length a 200 would have had (RFC 9110 §8.6); without
-            // it, HEAD answers would say `content-length: 0`.
+            // it, HEAD answers would say `content-length: 0`. (hyper drops it from GET
+            // answers, whose body is empty: they state no length, which is also allowed.)
             common.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
             return self.finish(StatusCode::NOT_MODIFIED, common, Body::empty(), 0, false);
         }
