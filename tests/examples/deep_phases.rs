@@ -71,13 +71,17 @@ fn main() {
         let start = Instant::now();
         std::hint::black_box(checksum::elements(&tokens));
         timed(1, start);
-        let before = minor_faults();
+        let before = weightmap_tests::minor_faults().unwrap_or(0);
         for phase in [2, 3] {
             let start = Instant::now();
             std::hint::black_box(checksum::elements(&scores) ^ checksum::elements(&types));
             timed(phase, start);
         }
-        faults.push(minor_faults() - before);
+        faults.push(
+            weightmap_tests::minor_faults()
+                .unwrap_or(0)
+                .saturating_sub(before),
+        );
 
         let start = Instant::now();
         if reap {
@@ -97,14 +101,4 @@ fn main() {
         "page faults while reading the numeric arrays: median {}",
         faults[n / 2]
     );
-}
-
-/// This process's minor page faults so far (Linux: field 10 of /proc/self/stat).
-fn minor_faults() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    rest.split_whitespace()
-        .nth(7)
-        .and_then(|f| f.parse().ok())
-        .unwrap_or(0)
 }

@@ -149,14 +149,6 @@ fn vocabulary_scan(path: &Path, runs: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// This process's minor page faults so far (Linux: field 10 of /proc/self/stat).
-fn minor_faults() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name, which is in parentheses and may contain spaces.
-    let rest = stat.rsplit_once(')')?.1;
-    rest.split_whitespace().nth(7)?.parse().ok()
-}
-
 /// Peak heap allocated while weightmap opens and indexes the file: on the zero-copy path the
 /// index itself (the mapping is not heap); on the safe path also the header's copy.
 fn weightmap_heap(path: &Path, safe: bool) -> Result<usize, String> {
@@ -270,9 +262,9 @@ fn main() {
         println!("vocabulary scan skipped: {e}");
     }
     if let (Some(before), Ok(_), Some(after)) = (
-        minor_faults(),
+        weightmap_tests::minor_faults(),
         weightmap_index(&file, false),
-        minor_faults(),
+        weightmap_tests::minor_faults(),
     ) {
         println!(
             "weightmap open + index: {} minor page faults (warm page cache)",
