@@ -16,6 +16,7 @@ use weightmap_core::{Error as ParseError, GgufIndex, IndexBuilder};
 
 use crate::ahead::{Prefault, AHEAD};
 use crate::error::{Error, Result};
+use crate::pages::HUGE_PAGE;
 use crate::sys;
 
 /// The first read, into a `Vec`: most small models' headers fit.
@@ -34,9 +35,6 @@ const STEP: usize = 1 << 20;
 /// Address space reserved for a larger header, so that growing it never copies: pages cost
 /// memory only once they are read into.
 const RESERVE: usize = 64 << 20;
-
-/// The size of a transparent huge page on x86-64 and most arm64 kernels.
-const HUGE_PAGE: usize = 2 << 20;
 
 /// A header in owned memory, immutable once read.
 #[derive(Debug)]
@@ -320,13 +318,15 @@ fn finish(map: MmapMut, start: usize, header: usize, read: usize) -> std::io::Re
 
 /// Parses the header of a trusted mapping in place, in steps, while (with `parallel`) a
 /// helper thread faults in the pages just ahead of the parser: page faults, which cost as much
-/// as the parse itself for a large vocabulary, then happen on both threads at once.
+/// as the parse itself for a large vocabulary, then happen on both threads at once. `reach` is
+/// told, before they are read, how far into `bytes` the parser and its helper may go next.
 ///
 /// # Errors
 /// The parser's error.
 pub(crate) fn index_mapping(
     bytes: &[u8],
     parallel: bool,
+    mut reach: impl FnMut(usize),
 ) -> std::result::Result<GgufIndex, ParseError> {
     let len = bytes.len();
     let mut builder = IndexBuilder::new();
@@ -339,11 +339,15 @@ pub(crate) fn index_mapping(
         other => other.map(Ok),
     };
     let first = FIRST_STEP.min(len);
+    reach(first);
     let needed = match step(first)? {
         Ok(index) => return Ok(index),
         Err(needed) => needed,
     };
     let prefault = Prefault::new(needed.saturating_add(AHEAD).min(len));
+    if parallel {
+        reach(needed.saturating_add(AHEAD).min(len));
+    }
     std::thread::scope(|scope| {
         let helper = if parallel {
             std::thread::Builder::new()
@@ -359,8 +363,10 @@ pub(crate) fn index_mapping(
         loop {
             // Parse what was asked for and a step more, and let the helper run further.
             let have = needed.saturating_add(STEP).min(len);
+            let ahead = have.saturating_add(AHEAD).min(len);
+            reach(if helper.is_some() { ahead } else { have });
             if let Some(h) = &helper {
-                prefault.allow(have.saturating_add(AHEAD).min(len), h.thread());
+                prefault.allow(ahead, h.thread());
             }
             match step(have)? {
                 Ok(index) => return Ok(index),

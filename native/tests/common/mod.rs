@@ -128,3 +128,51 @@ pub fn mapped_offsets(path: &Path) -> Vec<u64> {
         .filter_map(|l| u64::from_str_radix(l.split_whitespace().nth(2)?, 16).ok())
         .collect()
 }
+
+/// One mapping of a file, from `/proc/self/smaps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vma {
+    /// Where it starts in the file.
+    pub offset: u64,
+    /// Its length in bytes.
+    pub len: u64,
+    /// Bytes of it mapped by huge-page table entries (`FilePmdMapped`).
+    pub pmd_mapped: u64,
+    /// Whether it was advised `MADV_HUGEPAGE` (`hg` among its `VmFlags`).
+    pub huge_advised: bool,
+}
+
+/// The mappings of `path` in this process, in address order.
+pub fn smaps_of(path: &Path) -> Vec<Vma> {
+    let name = path.to_str().unwrap();
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    let mut vmas = Vec::new();
+    let mut current: Option<Vma> = None;
+    for line in smaps.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if let Some((start, end)) = fields.first().and_then(|r| r.split_once('-')) {
+            if let (Ok(start), Ok(end)) =
+                (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+            {
+                vmas.extend(current.take());
+                current = line.ends_with(name).then(|| Vma {
+                    offset: u64::from_str_radix(fields[2], 16).unwrap(),
+                    len: end - start,
+                    pmd_mapped: 0,
+                    huge_advised: false,
+                });
+                continue;
+            }
+        }
+        let Some(vma) = current.as_mut() else {
+            continue;
+        };
+        match fields.first() {
+            Some(&"FilePmdMapped:") => vma.pmd_mapped = fields[1].parse::<u64>().unwrap() * 1024,
+            Some(&"VmFlags:") => vma.huge_advised = fields.contains(&"hg"),
+            _ => {}
+        }
+    }
+    vmas.extend(current);
+    vmas
+}
