@@ -14,7 +14,9 @@
 //! with positioned reads and parsed there, the tensor data mapped). ggus parses a memory map,
 //! candle reads through a BufReader, gguf-rs-lib through its own buffered reader. The last
 //! lines, `ratios:` (peers against the zero-copy path) and `safe-ratios:` (against the safe
-//! path), are what docs/BENCHMARKS.md reports.
+//! path), are what docs/BENCHMARKS.md reports. The figures depend on the folios the page cache
+//! holds the header in, printed before and after the runs (as root; see the `cache_state`
+//! example, which puts the file into a known state).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -23,6 +25,7 @@ use peak_alloc::PeakAlloc;
 use weightmap_core::Gguf;
 use weightmap_native::ModelSource;
 use weightmap_tests::checksum;
+use weightmap_tests::page_cache::folios;
 use weightmap_tests::peers::{candle_index, gguf_rs_lib_index, ggus_index};
 
 #[global_allocator]
@@ -196,6 +199,17 @@ fn main() {
         "file: {} ({size} bytes), median of {runs} runs, warm page cache",
         file.display()
     );
+    let page_cache = || {
+        let header = ModelSource::open(&file).map(|g| g.data_offset() as usize);
+        match header
+            .map_err(|e| e.to_string())
+            .and_then(|h| folios(&file, h))
+        {
+            Ok(f) => format!("the header's {f}"),
+            Err(e) => format!("folio sizes unknown ({e})"),
+        }
+    };
+    println!("page cache before: {}", page_cache());
 
     let (mut ratios, mut safe_ratios) = (Vec::new(), Vec::new());
     for deep in [false, true] {
@@ -275,6 +289,7 @@ fn main() {
         (Ok(index), Ok(safe)) => println!("heap: weightmap={index} weightmap-safe={safe}"),
         (a, b) => println!("heap: failed ({:?}, {:?})", a.err(), b.err()),
     }
+    println!("page cache after: {}", page_cache());
     println!("ratios: {}", ratios.join(" "));
     println!("safe-ratios: {}", safe_ratios.join(" "));
 }
