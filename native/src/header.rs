@@ -316,6 +316,22 @@ fn finish(map: MmapMut, start: usize, header: usize, read: usize) -> std::io::Re
     })
 }
 
+/// Where [`mapped_in_large_folios`] looks: past the first step and the kernel's fault-around
+/// window after it (64 KiB by default), inside the first large folio.
+const LARGE_FOLIO_PROBE: usize = 256 << 10;
+
+/// Whether the first step's page fault mapped the mapping's page well past the fault-around
+/// window: the page cache then holds the header in large folios, each mapped whole by one
+/// fault, and a helper thread costs more than the few faults it would take off the parser
+/// (measured: 0.07 ms more per open with the header in 2 MiB folios, 0.07 ms less with it in
+/// 4 KiB pages). Linux only (`/proc/self/pagemap`); elsewhere the helper always runs.
+fn mapped_in_large_folios(bytes: &[u8]) -> bool {
+    let probe = LARGE_FOLIO_PROBE..LARGE_FOLIO_PROBE.saturating_add(sys::page_size());
+    bytes
+        .get(probe)
+        .is_some_and(|page| sys::mapped_pages(page).is_ok_and(|n| n == 1))
+}
+
 /// Parses the header of a trusted mapping in place, in steps, while (with `parallel`) a
 /// helper thread faults in the pages just ahead of the parser: page faults, which cost as much
 /// as the parse itself for a large vocabulary, then happen on both threads at once. `reach` is
@@ -344,6 +360,8 @@ pub(crate) fn index_mapping(
         Ok(index) => return Ok(index),
         Err(needed) => needed,
     };
+    let parallel = parallel && !mapped_in_large_folios(bytes);
+    tracing::debug!(len, helper = parallel, "parsing a trusted header in place");
     let prefault = Prefault::new(needed.saturating_add(AHEAD).min(len));
     if parallel {
         reach(needed.saturating_add(AHEAD).min(len));

@@ -77,8 +77,10 @@ pub struct SourceConfig {
     /// whole multi-gigabyte file into memory.
     pub max_header_size: u64,
     /// While [`ModelSource::open_trusted`] parses a header larger than 256 KiB in place, fault
-    /// in the mapping's pages just ahead of the parser on a helper thread. On by default; with
-    /// it off, everything happens on the calling thread.
+    /// in the mapping's pages just ahead of the parser on a helper thread, unless the first
+    /// page fault shows the page cache holding the header in large folios (each mapped whole
+    /// by one fault, so that a thread would cost more than it saves; Linux). On by default;
+    /// with it off, everything happens on the calling thread.
     pub read_ahead: bool,
     /// Read only the header of a stream (a pipe, a character device, a `/proc` file), not the
     /// tensor data after it: for tools that show a file's metadata and tensor table. Tensors
