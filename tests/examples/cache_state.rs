@@ -9,15 +9,17 @@
 //! - `weightmap`: evicts the file, then opens it with weightmap's zero-copy open, which asks
 //!   for the header in huge pages.
 //! - `read`: evicts the file, then reads it whole with `read()` in 1 MiB blocks.
+//! - `evict`: only evicts the file (and reports nothing, which would read it back), so that
+//!   the next open is a cold one.
 //!
 //! Reading the folio sizes needs root (`/proc/kpageflags`).
 
 use weightmap_native::ModelSource;
-use weightmap_tests::page_cache::{folios, reread, Reread};
+use weightmap_tests::page_cache::{evict, folios, reread, Reread};
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: cache_state FILE [report|mapped|weightmap|read]";
+    let usage = "usage: cache_state FILE [report|mapped|weightmap|read|evict]";
     let path = args.next().expect(usage);
     let mode = args.next().unwrap_or_else(|| "report".into());
     let header = ModelSource::open(&path).expect("a GGUF file").data_offset() as usize;
@@ -26,6 +28,10 @@ fn main() {
         "mapped" => Some(Reread::Mapped(header)),
         "weightmap" => Some(Reread::Weightmap),
         "read" => Some(Reread::Read),
+        "evict" => {
+            evict(path.as_ref()).expect("evict");
+            return;
+        }
         _ => panic!("{usage}"),
     };
     if let Some(how) = how {

@@ -11,6 +11,9 @@
 //! - `reap`: the opened model is handed to a thread that drops it, so the unmapping leaves
 //!   the timed thread: the figure a background unmapper would give (not what the library
 //!   does).
+//! - `small-pages`: opened without asking for the header in huge pages
+//!   (`SourceConfig::huge_header` off), which matters when the file is not in the page cache:
+//!   `deep_phases FILE 1` after evicting it times a cold open.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -23,7 +26,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let path = args
         .next()
-        .expect("usage: deep_phases FILE [N] [serial|reap]");
+        .expect("usage: deep_phases FILE [N] [serial|reap|small-pages]");
     let n: usize = args
         .next()
         .and_then(|n| n.parse().ok())
@@ -33,6 +36,7 @@ fn main() {
     let reap = mode == "reap";
     let config = SourceConfig {
         read_ahead: mode != "serial",
+        huge_header: mode != "small-pages",
         ..SourceConfig::default()
     };
     let (to_reaper, reaper) = mpsc::channel::<Gguf<ModelSource>>();

@@ -31,7 +31,10 @@ fn folios_cover_every_page_whichever_way_the_file_is_read_back() {
         };
         assert_eq!(f.pages, 1537, "{how:?}: {f}");
         assert!(f.folios >= 1 && f.folios <= f.pages, "{how:?}: {f}");
-        assert!(f.largest >= 1 && f.largest * f.folios >= f.pages, "{how:?}: {f}");
+        assert!(
+            f.largest >= 1 && f.largest * f.folios >= f.pages,
+            "{how:?}: {f}"
+        );
         assert_eq!(std::fs::read(&path).unwrap(), bytes, "{how:?}");
     }
     evict(&path).unwrap();
