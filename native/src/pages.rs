@@ -235,26 +235,37 @@ impl MmapFile {
         Ok(())
     }
 
-    /// Asks for the mapping's first `end` bytes in transparent huge pages (`MADV_HUGEPAGE` on
-    /// that range only, rounded out to whole huge pages), best effort: a failure is logged and
-    /// otherwise ignored. What it changes is how a page-cache miss in the range is read: in
-    /// one 2 MiB folio rather than 4 KiB pages, which later opens then map in one fault and
-    /// unmap at once. Pages already cached keep their size. Linux only. Returns the end of
-    /// the range advised.
-    pub(crate) fn advise_huge_prefix(&self, end: usize) -> usize {
+    /// Asks for the mapping's bytes `from..end` in transparent huge pages (`MADV_HUGEPAGE`,
+    /// rounded out to whole huge pages), best effort. What it changes is how a page-cache
+    /// miss in the range is read: in 2 MiB folios rather than 4 KiB pages, where the kernel
+    /// and the file system support it, which later mappings then map in one fault and unmap
+    /// at once. Pages already cached keep their size. Returns where the advice ends now, to be
+    /// passed back as `from` when it grows, or `usize::MAX` when there is nothing more to ask
+    /// (the call failed, it is not Linux, or the mapping is empty).
+    pub(crate) fn advise_huge_range(&self, from: usize, end: usize) -> usize {
         let Some(map) = self.map_ref() else {
             return usize::MAX;
         };
-        let len = end.next_multiple_of(HUGE_PAGE).min(map.len());
+        let from = from - from % HUGE_PAGE;
+        let end = end.next_multiple_of(HUGE_PAGE).min(map.len());
+        if from >= end {
+            return end;
+        }
         #[cfg(target_os = "linux")]
         {
-            tracing::debug!(path = %self.path().display(), len, addr = ?map.as_ptr(),
-                "madvise(MADV_HUGEPAGE) on the header");
-            if let Err(e) = map.advise_range(memmap2::Advice::HugePage, 0, len) {
-                tracing::debug!(path = %self.path().display(), error = %e, "huge pages refused");
+            tracing::debug!(path = %self.path().display(), offset = from, len = end - from,
+                addr = ?map.as_ptr(), "madvise(MADV_HUGEPAGE) on the header");
+            match map.advise_range(memmap2::Advice::HugePage, from, end - from) {
+                Ok(()) => end,
+                Err(e) => {
+                    tracing::debug!(path = %self.path().display(), error = %e,
+                        "huge pages refused");
+                    usize::MAX
+                }
             }
         }
-        len
+        #[cfg(not(target_os = "linux"))]
+        usize::MAX
     }
 
     pub(crate) fn advise_huge_pages(&self) -> HugePages {

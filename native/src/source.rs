@@ -76,11 +76,11 @@ pub struct SourceConfig {
     /// more is [`Error::HeaderTooLarge`]. Keeps a crafted count from making the open read a
     /// whole multi-gigabyte file into memory.
     pub max_header_size: u64,
-    /// While [`ModelSource::open_trusted`] parses a header larger than 256 KiB in place, fault
+    /// While [`ModelSource::open_trusted`] parses a header longer than 64 KiB in place, fault
     /// in the mapping's pages just ahead of the parser on a helper thread, unless the first
-    /// page fault shows the page cache holding the header in large folios (each mapped whole
-    /// by one fault, so that a thread would cost more than it saves; Linux). On by default;
-    /// with it off, everything happens on the calling thread.
+    /// page fault mapped a large folio whole (the page cache then holds the header in large
+    /// folios, and a thread would cost more than it saves; Linux). On by default; with it off,
+    /// everything happens on the calling thread.
     pub read_ahead: bool,
     /// Read only the header of a stream (a pipe, a character device, a `/proc` file), not the
     /// tensor data after it: for tools that show a file's metadata and tensor table. Tensors
@@ -89,14 +89,20 @@ pub struct SourceConfig {
     /// whole as usual (a mapping reads nothing until it is touched).
     pub header_only: bool,
     /// When [`ModelSource::open_trusted`] parses a header in place, ask for its pages in
-    /// transparent huge pages (`MADV_HUGEPAGE` over the header's range, rounded up to 2 MiB,
-    /// and no further; Linux). A header not in the page cache yet is then read from the disk
-    /// in 2 MiB folios instead of 4 KiB pages, and this and every later mapping of the file,
-    /// in any process, maps them in a few faults and unmaps them at once. On kernels built with
+    /// transparent huge pages (`MADV_HUGEPAGE` from the file's start to a few MiB past the
+    /// header, as far as the parser and its helper may read ahead, in whole 2 MiB pages;
+    /// Linux). A header not in the page cache yet is then read from the disk in 2 MiB folios
+    /// instead of 4 KiB pages, where the kernel and the file system support large folios
+    /// (ext4 on Linux 6.18 here), and this and every later mapping of the file, in any
+    /// process, maps them in a few faults and unmaps them at once. On kernels built with
     /// `CONFIG_READ_ONLY_THP_FOR_FS`, `khugepaged` may also gather a header already cached in
-    /// small pages into huge ones while it is mapped. On the 6.5 MB header of a
-    /// 262,144-token vocabulary, an open and index took 0.28 ms from 2 MiB folios against
-    /// 0.53 ms from 4 KiB pages (`docs/BENCHMARKS.md`). On by default.
+    /// small pages into huge ones while it is mapped. A cold open then reads the file's first
+    /// 4 MiB at least (the kernel reads an advised range 4 MiB at a time), where without the
+    /// advice a small header's fault reads the device's read-ahead size (128 KiB by default,
+    /// 8 MiB on the test machine's disk). [`MmapConfig::populate`],
+    /// `will_need` and `lock` read the pages before the advice, in small pages. On the 6.5 MB
+    /// header of a 262,144-token vocabulary, an open and index took 0.22 ms from 2 MiB folios
+    /// against 0.51–0.60 ms from 4 KiB pages (`docs/BENCHMARKS.md`). On by default.
     pub huge_header: bool,
 }
 
@@ -312,9 +318,10 @@ impl ModelSource {
     }
 
     /// Maps the whole file at `path` as a trusted mapping and parses it in place: the
-    /// zero-copy path, where strings and tensors borrow the mapping itself. While a large
-    /// header is parsed, a helper thread faults in the pages just ahead of the parser
-    /// ([`SourceConfig::read_ahead`]).
+    /// zero-copy path, where strings and tensors borrow the mapping itself. The header's
+    /// pages are asked for in huge pages ([`SourceConfig::huge_header`]), and while a large
+    /// header cached in small pages is parsed, a helper thread faults them in just ahead of
+    /// the parser ([`SourceConfig::read_ahead`]).
     ///
     /// # Safety
     /// As [`MmapFile::open`]: the file must be neither modified nor truncated while it is
@@ -348,10 +355,10 @@ impl ModelSource {
             source,
         };
         // Huge pages for the header's range, grown ahead of the parser 2 MiB at a time.
-        let mut advised = 0;
+        let mut advised = if config.huge_header { 0 } else { usize::MAX };
         let reach = |end: usize| {
-            if config.huge_header && end > advised {
-                advised = map.advise_huge_prefix(end);
+            if end > advised {
+                advised = map.advise_huge_range(advised, end);
             }
         };
         let index = index_mapping(map.as_slice(), config.read_ahead, reach).map_err(parse_error)?;

@@ -2,26 +2,64 @@
 //! from the disk then lands in the page cache in 2 MiB folios, which this and every later
 //! mapping of the file maps with huge-page table entries (one fault, one unmap per 2 MiB).
 //! The prefaulting helper thread starts only where the header is cached in small pages.
+//!
+//! Both depend on the kernel and the file system (large folios in the page cache, transparent
+//! huge pages not disabled): where a mapping advised by hand shows no huge page, the tests
+//! say so and skip those checks.
 // These tests read /proc/self/smaps and use Linux semantics of madvise and posix_fadvise.
 #![cfg(target_os = "linux")]
 
 mod common;
 
+use std::path::Path;
+
 use weightmap_native::{MmapConfig, MmapFile, ModelSource, SourceConfig};
 
-use common::{scratch, smaps_of, write_model};
+use common::{rerun_as_child, scratch, smaps_of, write_model, Captured};
+
+const HUGE_PAGE: u64 = 2 << 20;
 
 /// The bytes of `path`'s mappings that huge-page table entries map.
-fn pmd_mapped(path: &std::path::Path) -> u64 {
+fn pmd_mapped(path: &Path) -> u64 {
     smaps_of(path).iter().map(|v| v.pmd_mapped).sum()
 }
 
 /// Drops the file's pages from the page cache, so that the next open reads it from the disk.
-fn evict(path: &std::path::Path) {
+fn evict(path: &Path) {
     MmapFile::open_untrusted(path)
         .unwrap()
         .evict_page_cache()
         .unwrap();
+}
+
+/// Evicts `path`, maps it plainly, advises `MADV_HUGEPAGE` over its first 4 MiB and reads one
+/// byte per page of them: whether this kernel and file system then map the file's first
+/// 2 MiB as a huge page (as the zero-copy open expects to).
+fn huge_pages_by_hand(path: &Path) -> bool {
+    evict(path);
+    let file = std::fs::File::open(path).unwrap();
+    // SAFETY: nothing modifies this test's file while it is mapped.
+    let map = unsafe { memmap2::Mmap::map(&file) }.unwrap();
+    map.advise_range(memmap2::Advice::HugePage, 0, 4 << 20)
+        .unwrap();
+    let sum = map
+        .iter()
+        .take(4 << 20)
+        .step_by(4096)
+        .fold(0u8, |a, &b| a.wrapping_add(b));
+    std::hint::black_box(sum);
+    let huge = first_huge_page_mapped(path);
+    drop(map);
+    evict(path);
+    huge
+}
+
+/// Whether the mapping of `path` that starts at the file's start maps its first 2 MiB with a
+/// huge-page table entry.
+fn first_huge_page_mapped(path: &Path) -> bool {
+    smaps_of(path)
+        .iter()
+        .any(|v| v.offset == 0 && v.pmd_mapped >= HUGE_PAGE)
 }
 
 #[test]
@@ -31,14 +69,7 @@ fn a_cold_header_is_read_into_huge_pages_and_only_the_header_is_advised() {
     let path = write_model(dir.path(), "cold.gguf", 24 << 20, 130_000);
     let header = ModelSource::open(&path).unwrap().data_offset();
     assert!(header > 4 << 20, "header of {header} bytes");
-
-    // Whether this kernel and filesystem cache a file in huge pages at all: the same advice,
-    // given by hand on a plain mapping.
-    evict(&path);
-    if !advised_by_hand_is_huge(&path) {
-        println!("skipped: this filesystem or kernel caches no file in huge pages");
-        return;
-    }
+    let huge = huge_pages_by_hand(&path);
 
     for huge_header in [false, true] {
         evict(&path);
@@ -55,75 +86,44 @@ fn a_cold_header_is_read_into_huge_pages_and_only_the_header_is_advised() {
             assert!(advised.is_empty(), "{vmas:?}");
             continue;
         }
-        // The header's range is advised, rounded to whole huge pages, and little past it: not
-        // the tensor data beyond.
+        // The advice covers the header, from the file's start, and ends a few MiB past it
+        // (as far as the parser and its helper may read ahead): not over the tensor data.
+        assert_eq!(advised.first().map(|v| v.offset), Some(0), "{vmas:?}");
         let advised_end = advised.iter().map(|v| v.offset + v.len).max().unwrap();
         assert!(advised_end >= header, "{vmas:?}");
         assert!(advised_end <= header + (6 << 20), "{vmas:?}");
         assert!(vmas.iter().any(|v| !v.huge_advised), "{vmas:?}");
-        // The header's first 4 MiB came from the disk in huge pages and are mapped as such.
-        assert!(pmd_mapped(&path) >= 4 << 20, "{vmas:?}");
-        // And a second open of the now cached header maps them so too.
+        if !huge {
+            println!("skipped (huge pages): this file system or kernel caches no file in them");
+            continue;
+        }
+        // The header came from the disk in huge pages and is mapped as such, and a second
+        // open of the now cached header maps them so too.
+        assert!(first_huge_page_mapped(&path), "{vmas:?}");
         drop(gguf);
         // SAFETY: as above.
         let again = unsafe { ModelSource::open_trusted_with(&path, &config) }.unwrap();
-        assert!(pmd_mapped(&path) >= 4 << 20, "{:?}", smaps_of(&path));
-        assert_eq!(
-            again.data().as_slice().len(),
-            std::fs::metadata(&path).unwrap().len() as usize
-        );
+        assert!(first_huge_page_mapped(&path), "{:?}", smaps_of(&path));
+        assert_eq!(again.data_offset(), header);
     }
 }
 
-/// Maps `path` plainly, advises `MADV_HUGEPAGE` over its first 4 MiB, reads one byte per page
-/// of them, and says whether any of them are mapped as huge pages.
-fn advised_by_hand_is_huge(path: &std::path::Path) -> bool {
-    let file = std::fs::File::open(path).unwrap();
-    // SAFETY: nothing modifies this test's file while it is mapped.
-    let map = unsafe { memmap2::Mmap::map(&file) }.unwrap();
-    map.advise_range(memmap2::Advice::HugePage, 0, 4 << 20)
-        .unwrap();
-    let sum = map
-        .iter()
-        .take(4 << 20)
-        .step_by(4096)
-        .fold(0u8, |a, &b| a.wrapping_add(b));
-    std::hint::black_box(sum);
-    pmd_mapped(path) > 0
-}
-
-/// The DEBUG events weightmap emits on this thread while `f` runs, as text.
-fn debug_events(f: impl FnOnce()) -> String {
-    use std::sync::{Arc, Mutex};
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buf = Buf::default();
-    let writer = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::with_default(subscriber, f);
-    let text = buf.0.lock().unwrap().clone();
-    String::from_utf8(text).unwrap()
-}
-
+/// Runs in a child process of its own: tracing caches per-callsite interest globally, and
+/// the other test's opens on a parallel thread would race with a thread-local subscriber.
 #[test]
 fn the_prefault_helper_runs_only_for_a_header_cached_in_small_pages() {
+    const CHILD: &str = "WEIGHTMAP_HELPER_CHILD";
+    if std::env::var_os(CHILD).is_none() {
+        let name = "the_prefault_helper_runs_only_for_a_header_cached_in_small_pages";
+        let (status, out) = rerun_as_child(name, &[(CHILD, "1")], |_| {}).unwrap();
+        assert!(status.success() && out.contains("checked: helper"), "{out}");
+        return;
+    }
     let dir = scratch();
     let path = write_model(dir.path(), "helper.gguf", 1 << 20, 130_000);
-    let open = || {
-        let events = debug_events(|| {
+    // Whether the open started its helper thread.
+    let helper = || {
+        let (events, ()) = Captured::debug_events(|| {
             // SAFETY: nothing modifies this test's file while it is mapped.
             drop(unsafe { ModelSource::open_trusted(&path) }.unwrap());
         });
@@ -139,16 +139,21 @@ fn the_prefault_helper_runs_only_for_a_header_cached_in_small_pages() {
     // MADV_RANDOM, which reads no more than the page asked for.
     evict(&path);
     let plain = MmapFile::open_untrusted_with(&path, &MmapConfig::random()).unwrap();
-    let header = plain.as_slice().len().min(5 << 20);
-    let sum = (0..header)
+    let span = plain.as_slice().len().min(5 << 20);
+    let sum = (0..span)
         .step_by(4096)
         .fold(0u8, |a, i| a.wrapping_add(plain.as_slice()[i]));
     std::hint::black_box(sum);
+    let small = pmd_mapped(&path) == 0;
     drop(plain);
-    assert!(
-        open(),
-        "4 KiB pages: the helper takes faults off the parser"
-    );
+    if small {
+        assert!(
+            helper(),
+            "4 KiB pages: the helper takes faults off the parser"
+        );
+    } else {
+        println!("skipped (small pages): the page cache did not hold the file in small pages");
+    }
 
     // Huge pages, where the platform has them: read cold by the zero-copy open itself.
     evict(&path);
@@ -156,11 +161,12 @@ fn the_prefault_helper_runs_only_for_a_header_cached_in_small_pages() {
     drop(unsafe { ModelSource::open_trusted(&path) }.unwrap());
     // SAFETY: as above.
     let cached = unsafe { ModelSource::open_trusted(&path) }.unwrap();
-    let huge = pmd_mapped(&path) > 0;
+    let huge = first_huge_page_mapped(&path);
     drop(cached);
     if huge {
-        assert!(!open(), "2 MiB folios: the parser faults them in alone");
+        assert!(!helper(), "2 MiB folios: the parser faults them in alone");
     } else {
-        println!("skipped (huge pages): this filesystem or kernel caches no file in huge pages");
+        println!("skipped (huge pages): this file system or kernel caches no file in them");
     }
+    println!("checked: helper");
 }

@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use weightmap_native::{
     Advice, Backing, Error, FileKind, HugePages, MmapConfig, MmapFile, ModelData, Rounding,
 };
@@ -339,20 +337,6 @@ fn release_rounding_is_visible_in_the_process() {
         .all(|(i, &b)| b == pattern_byte(i)));
 }
 
-/// Collects formatted tracing output.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Runs in a child process of its own: tracing caches per-callsite interest globally, and
 /// other tests mapping files on parallel threads race with a thread-local subscriber.
 #[test]
@@ -366,20 +350,12 @@ fn map_unmap_advise_release_and_lock_are_traced_at_debug() {
     }
     let dir = scratch();
     let path = write_patterned(dir.path(), "traced.bin", 1 << 16);
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let addr = tracing::subscriber::with_default(subscriber, || {
+    let (log, addr) = common::Captured::debug_events(|| {
         let file = MmapFile::open_untrusted_with(&path, &MmapConfig::random()).unwrap();
         file.try_release(0..file.size()).unwrap();
         file.lock().unwrap();
         file.as_slice().as_ptr() as usize
     });
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let addr = format!("{addr:#x}");
     for event in [
         "mapped",

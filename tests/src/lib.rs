@@ -6,7 +6,6 @@
 pub mod checksum;
 pub mod fuzzing;
 pub mod hostile;
-#[cfg(unix)]
 pub mod page_cache;
 #[cfg(feature = "peers")]
 pub mod peers;

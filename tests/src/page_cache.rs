@@ -2,11 +2,12 @@
 //! benchmarks whose figures depend on it.
 //!
 //! A mapping of a file maps the page cache's folios, and the kernel's cost to map and unmap
-//! a range grows with the number of folios in it: a header cached in 4 KiB pages takes about
-//! four times longer to map and unmap than the same header in 2 MiB folios. The folio size
-//! depends on how the file came into the cache: written with large writes or read with
-//! `read()`, it is held in large folios; read first through a plain mapping (what mmap loaders
-//! such as llama.cpp do) it is held in 4 KiB pages.
+//! a range grows with the number of folios in it: unmapping the Gemma model's 6.5 MB header
+//! took 0.22 ms from 4 KiB pages and 0.008 ms from 2 MiB folios (docs/BENCHMARKS.md). The
+//! folio sizes depend on how the file came into the cache (and on the kernel and the file
+//! system): on Linux 6.18 with ext4, a file written with 1 MiB writes is held in folios of
+//! about 1 MiB, one read first through a plain mapping (as mmap loaders such as llama.cpp
+//! read it) in 4 KiB pages, and one read back with `read()` in a mix of small folios.
 
 use std::io::Read;
 use std::path::Path;
@@ -41,27 +42,27 @@ impl std::fmt::Display for Folios {
 /// `/proc/self/pagemap` and `/proc/kpageflags` (Linux, root only) after reading one byte of
 /// each page through a mapping (which caches any page that was not). An error says why not.
 pub fn folios(path: &Path, len: usize) -> Result<Folios, String> {
-    const PAGE: usize = 4096;
     const COMPOUND_TAIL: u64 = 1 << 16;
+    let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
+    // Opened first: without them, nothing is touched.
+    let pagemap = std::fs::File::open("/proc/self/pagemap").map_err(|e| io("pagemap", e))?;
+    let flags = std::fs::File::open("/proc/kpageflags").map_err(|e| io("/proc/kpageflags", e))?;
+    let page = weightmap_native::page_size();
     let file = MmapFile::open_untrusted(path).map_err(|e| e.to_string())?;
     let bytes = file.as_slice();
     let len = len.min(bytes.len());
     let touched = (0..len)
-        .step_by(PAGE)
+        .step_by(page)
         .fold(0u8, |a, i| a.wrapping_add(bytes[i]));
     std::hint::black_box(touched);
-    let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
-    let pagemap = std::fs::File::open("/proc/self/pagemap").map_err(|e| io("pagemap", e))?;
-    let flags = std::fs::File::open("/proc/kpageflags").map_err(|e| io("/proc/kpageflags", e))?;
     let entry = |f: &std::fs::File, index: u64| -> Result<u64, String> {
         let mut word = [0u8; 8];
-        std::os::unix::fs::FileExt::read_exact_at(f, &mut word, index * 8)
-            .map_err(|e| io("read", e))?;
+        read_at(f, &mut word, index * 8).map_err(|e| io("read", e))?;
         Ok(u64::from_ne_bytes(word))
     };
-    let first = bytes.as_ptr() as u64 / PAGE as u64;
+    let first = bytes.as_ptr() as u64 / page as u64;
     let (mut folios, mut largest, mut current) = (0u64, 0u64, 0u64);
-    let pages = len.div_ceil(PAGE) as u64;
+    let pages = len.div_ceil(page) as u64;
     for page in 0..pages {
         let mapped = entry(&pagemap, first + page)?;
         let pfn = mapped & ((1 << 55) - 1);
@@ -84,6 +85,16 @@ pub fn folios(path: &Path, len: usize) -> Result<Folios, String> {
     })
 }
 
+#[cfg(unix)]
+fn read_at(f: &std::fs::File, buf: &mut [u8], at: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(f, buf, at)
+}
+
+#[cfg(not(unix))]
+fn read_at(_: &std::fs::File, _: &mut [u8], _: u64) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
 /// Drops `path`'s pages from the page cache (`posix_fadvise(DONTNEED)`).
 pub fn evict(path: &Path) -> Result<(), String> {
     MmapFile::open_untrusted(path)
@@ -95,7 +106,7 @@ pub fn evict(path: &Path) -> Result<(), String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reread {
     /// One byte per page of the first `len` bytes through a plain mapping, as mmap loaders
-    /// first read a file: 4 KiB pages.
+    /// first read a file (4 KiB pages on Linux 6.18).
     Mapped(usize),
     /// weightmap's zero-copy open (`ModelSource::open_trusted`), which asks for the header
     /// in huge pages.
@@ -112,7 +123,7 @@ pub fn reread(path: &Path, how: Reread) -> Result<(), String> {
             let file = MmapFile::open_untrusted(path).map_err(|e| e.to_string())?;
             let bytes = file.as_slice();
             let sum = (0..len.min(bytes.len()))
-                .step_by(4096)
+                .step_by(weightmap_native::page_size())
                 .fold(0u8, |a, i| a.wrapping_add(bytes[i]));
             std::hint::black_box(sum);
         }

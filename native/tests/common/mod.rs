@@ -176,3 +176,35 @@ pub fn smaps_of(path: &Path) -> Vec<Vma> {
     vmas.extend(current);
     vmas
 }
+
+/// Collects formatted tracing output.
+#[derive(Clone, Default)]
+pub struct Captured(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// The DEBUG events emitted on this thread while `f` runs, as text, and what `f` returned.
+    /// Tracing caches per-callsite interest process-wide: a test using this runs in a child
+    /// process of its own ([`rerun_as_child`]), so that no other test's thread races it.
+    pub fn debug_events<T>(f: impl FnOnce() -> T) -> (String, T) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let out = tracing::subscriber::with_default(subscriber, f);
+        let text = captured.0.lock().unwrap().clone();
+        (String::from_utf8(text).unwrap(), out)
+    }
+}
