@@ -32,24 +32,26 @@ fn evict(path: &Path) {
         .unwrap();
 }
 
-/// Evicts `path`, maps it plainly, advises `MADV_HUGEPAGE` over its first 4 MiB and reads one
-/// byte per page of them: whether this kernel and file system then map the file's first
-/// 2 MiB as a huge page (as the zero-copy open expects to).
-fn huge_pages_by_hand(path: &Path) -> bool {
-    evict(path);
-    let file = std::fs::File::open(path).unwrap();
-    // SAFETY: nothing modifies this test's file while it is mapped.
-    let map = unsafe { memmap2::Mmap::map(&file) }.unwrap();
-    map.advise_range(memmap2::Advice::HugePage, 0, 4 << 20)
-        .unwrap();
-    let sum = map
+/// Reads one byte per page of `bytes[..len]` by plain page faults (`MmapFile::touch` would
+/// advise `MADV_WILLNEED` first, which reads ahead in small pages).
+fn fault_in(bytes: &[u8], len: usize) {
+    let sum = bytes
         .iter()
-        .take(4 << 20)
+        .take(len)
         .step_by(4096)
         .fold(0u8, |a, &b| a.wrapping_add(b));
     std::hint::black_box(sum);
+}
+
+/// Evicts `path`, maps it advised `MADV_HUGEPAGE` and reads its first 4 MiB: whether this
+/// kernel and file system then map the file's first 2 MiB as a huge page (as the zero-copy
+/// open expects to).
+fn huge_pages_by_hand(path: &Path) -> bool {
+    evict(path);
+    let file = MmapFile::open_untrusted_with(path, &MmapConfig::hugepages()).unwrap();
+    fault_in(file.as_slice(), 4 << 20);
     let huge = first_huge_page_mapped(path);
-    drop(map);
+    drop(file);
     evict(path);
     huge
 }
@@ -139,11 +141,7 @@ fn the_prefault_helper_runs_only_for_a_header_cached_in_small_pages() {
     // MADV_RANDOM, which reads no more than the page asked for.
     evict(&path);
     let plain = MmapFile::open_untrusted_with(&path, &MmapConfig::random()).unwrap();
-    let span = plain.as_slice().len().min(5 << 20);
-    let sum = (0..span)
-        .step_by(4096)
-        .fold(0u8, |a, i| a.wrapping_add(plain.as_slice()[i]));
-    std::hint::black_box(sum);
+    fault_in(plain.as_slice(), 5 << 20);
     let small = pmd_mapped(&path) == 0;
     drop(plain);
     if small {

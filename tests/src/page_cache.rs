@@ -49,12 +49,10 @@ pub fn folios(path: &Path, len: usize) -> Result<Folios, String> {
     let flags = std::fs::File::open("/proc/kpageflags").map_err(|e| io("/proc/kpageflags", e))?;
     let page = weightmap_native::page_size();
     let file = MmapFile::open_untrusted(path).map_err(|e| e.to_string())?;
+    let len = len.min(file.size());
+    file.touch(std::slice::from_ref(&(0..len)), |_, _| {})
+        .map_err(|e| e.to_string())?;
     let bytes = file.as_slice();
-    let len = len.min(bytes.len());
-    let touched = (0..len)
-        .step_by(page)
-        .fold(0u8, |a, i| a.wrapping_add(bytes[i]));
-    std::hint::black_box(touched);
     let entry = |f: &std::fs::File, index: u64| -> Result<u64, String> {
         let mut word = [0u8; 8];
         read_at(f, &mut word, index * 8).map_err(|e| io("read", e))?;
@@ -120,6 +118,8 @@ pub fn reread(path: &Path, how: Reread) -> Result<(), String> {
     evict(path)?;
     match how {
         Reread::Mapped(len) => {
+            // A byte per page by hand: `MmapFile::touch` would advise `MADV_WILLNEED` first,
+            // a read-ahead of its own, not the plain faults this state is about.
             let file = MmapFile::open_untrusted(path).map_err(|e| e.to_string())?;
             let bytes = file.as_slice();
             let sum = (0..len.min(bytes.len()))
