@@ -102,56 +102,35 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
-mod cursor;
 mod data;
-mod dtype;
+mod endian;
 mod error;
-mod format;
-mod ggml;
+pub mod gguf;
 #[cfg(feature = "alloc")]
-mod gguf;
-#[cfg(feature = "alloc")]
-mod handle;
-mod header;
-#[cfg(feature = "alloc")]
-mod index;
-mod layout;
-mod metadata;
+mod lookup;
 mod range;
-#[cfg(feature = "alloc")]
-mod salvage;
-mod strings;
 mod tensor;
-mod tensor_info;
-mod value;
-mod view;
 
 #[cfg(feature = "alloc")]
 #[doc(hidden)]
 pub mod testing;
 
 pub use data::{Advice, Backing, ModelData};
-pub use dtype::TensorType;
-pub use error::{Error, Name, Result, Section};
-pub use format::{
-    Endian, ValueType, ALIGNMENT_KEY, DEFAULT_ALIGNMENT, HEADER_SIZE, MAGIC, MAX_ARRAY_DEPTH,
-    MAX_DIMS,
-};
-pub use ggml::{GgmlType, TypeIdError};
-#[cfg(feature = "alloc")]
-pub use gguf::Gguf;
-#[cfg(feature = "alloc")]
-pub use handle::TensorHandle;
-pub use header::Header;
-#[cfg(feature = "alloc")]
-pub use index::{GgufIndex, IndexBuilder};
-pub use layout::Layout;
-pub use metadata::MetadataEntry;
+pub use endian::Endian;
+pub use error::{Error, Field, JsonProblem, Name, Result, Section};
 pub use range::{align_up, checked_range};
 #[cfg(feature = "alloc")]
-pub use salvage::Salvage;
-pub use strings::Strings;
-pub use tensor::{TensorElement, TensorView, MAX_RANK};
-pub use tensor_info::TensorInfo;
-pub use value::{Array, ArrayElement, ArrayIter, GgufStr, Value, Values};
-pub use view::{Entries, GgufView, Tensors};
+pub use tensor::handle::TensorHandle;
+pub use tensor::{
+    dtype::TensorType,
+    view::{TensorElement, TensorView, MAX_RANK},
+};
+
+// GGUF at the top level too, as before there was a second format.
+pub use gguf::{
+    Array, ArrayElement, ArrayIter, Entries, GgmlType, GgufStr, GgufView, Header, Layout,
+    MetadataEntry, Strings, TensorInfo, Tensors, TypeIdError, Value, ValueType, Values,
+    ALIGNMENT_KEY, DEFAULT_ALIGNMENT, HEADER_SIZE, MAGIC, MAX_ARRAY_DEPTH, MAX_DIMS,
+};
+#[cfg(feature = "alloc")]
+pub use gguf::{Gguf, GgufIndex, IndexBuilder, Salvage};

@@ -5,7 +5,7 @@
 
 use alloc::vec::Vec;
 
-use crate::format::Endian;
+use crate::endian::Endian;
 
 /// One tensor-info entry, written exactly as given (no validation).
 #[derive(Debug, Clone)]

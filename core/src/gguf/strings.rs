@@ -1,9 +1,9 @@
 //! The strings of a string array (a tokenizer's vocabulary, its merges), each checked for
 //! UTF-8 as it is yielded, with one SIMD validation per window of many strings.
 
-use crate::cursor::Cursor;
+use crate::endian::Endian;
 use crate::error::{Error, Name, Result, Section};
-use crate::format::Endian;
+use crate::gguf::cursor::Cursor;
 
 /// Iterator over the strings of a string array ([`crate::Array::strings`]), validating each as
 /// UTF-8 as it yields it.
@@ -218,8 +218,8 @@ impl<'data> Iterator for Strings<'data> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::endian::Endian;
     use crate::error::Section;
-    use crate::format::Endian;
     use alloc::vec::Vec;
 
     fn body(items: &[Vec<u8>], endian: Endian) -> Vec<u8> {

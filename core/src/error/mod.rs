@@ -3,18 +3,28 @@
 
 use core::fmt;
 
-use crate::dtype::TensorType;
-use crate::format::{ValueType, MAX_ARRAY_DEPTH};
-use crate::ggml::GgmlType;
+mod json;
+mod name;
+mod show;
+
+pub use json::{Field, JsonProblem};
+pub use name::Name;
+use show::{EndOf, Magic, Within};
+
+use crate::gguf::format::{ValueType, MAX_ARRAY_DEPTH};
+use crate::gguf::ggml::GgmlType;
+use crate::tensor::dtype::TensorType;
+use crate::tensor::view::MAX_RANK;
 
 /// Shorthand for results whose error is [`Error`].
 pub type Result<T, E = Error> = core::result::Result<T, E>;
 
-/// Which part of a GGUF file a truncation or count error concerns.
+/// Which part of a file a truncation or count error concerns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Section {
-    /// The fixed 24-byte header (magic, version, counts).
+    /// The fixed header: GGUF's 24 bytes (magic, version, counts), safetensors' 8-byte
+    /// length of its JSON header.
     Header,
     /// The key/value metadata section.
     Metadata,
@@ -22,6 +32,8 @@ pub enum Section {
     TensorInfo,
     /// Tensor data.
     TensorData,
+    /// A safetensors file's JSON header.
+    JsonHeader,
 }
 
 impl fmt::Display for Section {
@@ -31,85 +43,13 @@ impl fmt::Display for Section {
             Section::Metadata => "metadata",
             Section::TensorInfo => "tensor info",
             Section::TensorData => "tensor data",
+            Section::JsonHeader => "JSON header",
         })
     }
 }
 
-/// The first bytes of a key or tensor name, kept inline so errors can name it without
-/// allocating and stay 32 bytes.
-///
-/// Names longer than [`Name::CAPACITY`] bytes are cut and shown with a trailing `…` (the
-/// error's byte offset says where the whole name is); bytes that are not UTF-8 are shown as
-/// `\xNN` escapes. The empty name means "none".
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Name {
-    bytes: [u8; Name::CAPACITY],
-    /// Length kept (low 7 bits) and whether the name was cut (high bit).
-    meta: u8,
-}
-
-impl Name {
-    /// How many bytes of a name are kept.
-    pub const CAPACITY: usize = 13;
-    const CUT: u8 = 0x80;
-
-    /// No name.
-    pub const NONE: Name = Name {
-        bytes: [0; Name::CAPACITY],
-        meta: 0,
-    };
-
-    /// Copies at most [`Name::CAPACITY`] bytes of `bytes`.
-    pub fn new(bytes: &[u8]) -> Self {
-        let mut name = Name::NONE;
-        let len = bytes.len().min(Self::CAPACITY);
-        let (kept, _) = bytes.split_at(len);
-        let (dst, _) = name.bytes.split_at_mut(len);
-        dst.copy_from_slice(kept);
-        // ok: len <= CAPACITY < 128
-        name.meta = len as u8 | if bytes.len() > len { Self::CUT } else { 0 };
-        name
-    }
-
-    /// The bytes kept (a prefix of the original name).
-    pub fn as_bytes(&self) -> &[u8] {
-        let len = usize::from(self.meta & !Self::CUT);
-        self.bytes.get(..len).unwrap_or(&[])
-    }
-
-    /// Whether the original name was longer than what is kept.
-    pub fn is_truncated(&self) -> bool {
-        self.meta & Self::CUT != 0
-    }
-
-    /// Whether this is [`Name::NONE`] (no name was read yet).
-    pub fn is_empty(&self) -> bool {
-        self.meta == 0
-    }
-}
-
-impl fmt::Display for Name {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for chunk in self.as_bytes().utf8_chunks() {
-            f.write_str(chunk.valid())?;
-            for b in chunk.invalid() {
-                write!(f, "\\x{b:02x}")?;
-            }
-        }
-        if self.is_truncated() {
-            f.write_str("…")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for Name {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "\"{self}\"")
-    }
-}
-
-/// Everything that can go wrong reading a GGUF file or a tensor from it.
+/// Everything that can go wrong reading a model file (GGUF, safetensors, a shard set) or a
+/// tensor from it.
 ///
 /// Every parse-time variant carries the absolute byte offset it concerns (`offset`, or the
 /// positions in its message) and the key, tensor name or element index; a second party (a
@@ -160,7 +100,7 @@ pub enum Error {
         found: [u8; 4],
     },
     /// A version other than 2 or 3 (read at byte 4).
-    #[error("unsupported GGUF version {version} at byte 4: weightmap reads versions 2 and 3{}", version_hint(*.version))]
+    #[error("unsupported GGUF version {version} at byte 4: weightmap reads versions 2 and 3{}", show::version_hint(*.version))]
     UnsupportedVersion {
         /// The version word (byte-swapped if the file is big-endian).
         version: u32,
@@ -415,6 +355,188 @@ pub enum Error {
     /// other processes may write. Parse a private copy of its header instead.
     #[error("the data may change underneath and has no private copy of its header to parse (open files with weightmap_native::ModelSource::open)")]
     NoTrustedHeader,
+
+    /// The bytes are neither GGUF nor safetensors (nor a shard index, where one is looked for).
+    #[error("not a GGUF or safetensors file: the first bytes are {}", Magic(found))]
+    UnknownFormat {
+        /// The first bytes (fewer are zero-filled).
+        found: [u8; 8],
+    },
+    /// A safetensors JSON header longer than the format's cap.
+    #[error(
+        "safetensors header of {len} bytes (read at byte 0) is longer than the {max}-byte limit"
+    )]
+    JsonHeaderTooLarge {
+        /// The length read.
+        len: u64,
+        /// The cap ([`crate::safetensors::MAX_HEADER_SIZE`]).
+        max: u64,
+    },
+    /// A safetensors JSON header that is not UTF-8.
+    #[error("safetensors header: invalid UTF-8 at byte {offset}")]
+    JsonNotUtf8 {
+        /// Where the first invalid byte is.
+        offset: u64,
+    },
+    /// A JSON header (or shard index) that does not parse, or does not have the format's shape.
+    #[error("{} at byte {offset}: {problem}", show::JsonWhere(within, field))]
+    InvalidJson {
+        /// What is wrong.
+        problem: JsonProblem,
+        /// Where (bytes from the start of the file).
+        offset: u64,
+        /// The tensor or key whose value was being read ([`Name::NONE`] at the top level).
+        within: Name,
+        /// The field of a tensor entry being read, if any.
+        field: Field,
+    },
+    /// A dtype name safetensors does not define (names are case-sensitive).
+    #[error("unknown safetensors dtype \"{dtype}\" at byte {offset} (known: BOOL, U8-U64, I8-I64, F16, BF16, F32, F64, C64, F8_E5M2, F8_E4M3, F8_E8M0, F8_E4M3FNUZ, F8_E5M2FNUZ, F4, F6_E2M3, F6_E3M2)")]
+    UnknownDtype {
+        /// The name found.
+        dtype: Name,
+        /// Where it is.
+        offset: u64,
+    },
+    /// A safetensors tensor with more dimensions than a [`TensorView`](crate::TensorView) holds.
+    #[error("tensor \"{name}\" (at byte {offset}) has more than {MAX_RANK} dimensions, the most weightmap reads")]
+    RankTooHigh {
+        /// The tensor.
+        name: Name,
+        /// Where its entry starts.
+        offset: u64,
+    },
+    /// A tensor of a sub-byte type whose elements do not fill whole bytes.
+    #[error("tensor \"{name}\": {n_elements} {dtype} elements do not fill whole bytes")]
+    PartialByte {
+        /// The tensor.
+        name: Name,
+        /// Its type.
+        dtype: TensorType,
+        /// Its element count.
+        n_elements: u64,
+    },
+    /// A safetensors tensor whose byte range does not hold exactly its elements.
+    #[error(
+        "tensor \"{name}\": data_offsets span {found} bytes, its dtype and shape need {expected}"
+    )]
+    TensorSizeMismatch {
+        /// The tensor.
+        name: Name,
+        /// The bytes its dtype and shape need.
+        expected: u64,
+        /// The bytes its offsets span.
+        found: u64,
+    },
+    /// Safetensors tensors whose data do not tile the data section from its start, in order of
+    /// their offsets, with no gap and no overlap.
+    #[error("tensor \"{name}\": data starts at byte {begin} of the data section, where the previous tensor ends at {expected} (offsets must tile the data section from 0, no gap, no overlap)")]
+    OffsetsNotTiled {
+        /// The tensor.
+        name: Name,
+        /// Where its data starts, relative to the data section.
+        begin: u64,
+        /// Where it should start.
+        expected: u64,
+    },
+    /// Safetensors offsets whose end comes before their start.
+    #[error("tensor \"{name}\": data_offsets [{begin}, {end}] end before they start")]
+    ReversedOffsets {
+        /// The tensor.
+        name: Name,
+        /// The first offset.
+        begin: u64,
+        /// The second offset.
+        end: u64,
+    },
+    /// Bytes after a safetensors file's last tensor.
+    #[error("{} trailing bytes after the last tensor's data (which ends at byte {data_end})", .file_len.saturating_sub(*.data_end))]
+    TrailingBytes {
+        /// Where the data section ends.
+        data_end: u64,
+        /// The file's length.
+        file_len: u64,
+    },
+
+    /// A split key (`split.no`, `split.count`, `split.tensors.count`) of the wrong type.
+    #[error("GGUF split key \"{key}\" must be {expected}, found {found}")]
+    SplitKeyType {
+        /// The key.
+        key: Name,
+        /// Its type.
+        found: ValueType,
+        /// The type llama.cpp reads.
+        expected: ValueType,
+    },
+    /// A split file without one of the split keys.
+    #[error("GGUF split file has no \"{key}\" key")]
+    SplitKeyMissing {
+        /// The key.
+        key: Name,
+    },
+    /// A split number or count that cannot be (a count of 0, a number past the count, a
+    /// negative tensor count).
+    #[error("invalid GGUF split keys: split.no = {no}, split.count = {count}, split.tensors.count = {tensors}")]
+    InvalidSplit {
+        /// `split.no`.
+        no: u64,
+        /// `split.count`.
+        count: u64,
+        /// `split.tensors.count`.
+        tensors: i64,
+    },
+    /// A split file opened where another was expected.
+    #[error("GGUF split file #{position} of the set says it is split.no = {no} of split.count = {count}")]
+    WrongSplit {
+        /// Its place in the set (0-based).
+        position: u64,
+        /// Its `split.no`.
+        no: u64,
+        /// Its `split.count`.
+        count: u64,
+    },
+    /// The splits hold a different number of tensors than the first says.
+    #[error("GGUF splits hold {found} tensors, split.tensors.count says {declared}")]
+    SplitTensorCount {
+        /// `split.tensors.count`.
+        declared: u64,
+        /// Tensors found in all splits.
+        found: u64,
+    },
+    /// A tensor found in two shards of a model.
+    #[error("tensor \"{name}\" is in shard #{shard} and in shard #{first}")]
+    TensorInTwoShards {
+        /// The tensor.
+        name: Name,
+        /// The later shard (0-based).
+        shard: u32,
+        /// The first shard it is in.
+        first: u32,
+    },
+    /// A shard file name in a shard index that is not a plain file name.
+    #[error("shard index entry \"{name}\" names the shard file {}: only a plain file name beside the index is allowed", show::ShardName(file))]
+    ShardPath {
+        /// The tensor whose entry it is.
+        name: Name,
+        /// The file name given.
+        file: Name,
+    },
+    /// A tensor of a shard that the shard index does not list.
+    #[error("tensor \"{name}\" of shard #{shard} is not in the shard index")]
+    NotInIndex {
+        /// The tensor.
+        name: Name,
+        /// The shard it is in.
+        shard: u32,
+    },
+    /// A tensor the shard index lists that its shard does not hold.
+    #[error("the shard index puts tensor \"{name}\" in shard #{shard}, which does not hold it")]
+    MissingFromShard {
+        /// The tensor.
+        name: Name,
+        /// The shard the index names.
+        shard: u32,
+    },
 }
 
 impl Error {
@@ -426,59 +548,6 @@ impl Error {
             }
         }
         self
-    }
-}
-
-/// Shows ` in "name"` for an error's optional context.
-struct Within<'a>(&'a Name);
-
-impl fmt::Display for Within<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            return Ok(());
-        }
-        write!(f, " in \"{}\"", self.0)
-    }
-}
-
-/// Shows magic bytes as hex, with the text they spell when printable: `0x47 0x47 0x4d 0x4c
-/// ("GGML")`.
-struct Magic<'a>(&'a [u8; 4]);
-
-impl fmt::Display for Magic<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, b) in self.0.iter().enumerate() {
-            let sep = if i == 0 { "" } else { " " };
-            write!(f, "{sep}{b:#04x}")?;
-        }
-        if self.0.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
-            f.write_str(" (\"")?;
-            for &b in self.0 {
-                write!(f, "{}", char::from(b))?;
-            }
-            f.write_str("\")")?;
-        }
-        Ok(())
-    }
-}
-
-/// An end offset, or "2^64" when it overflowed.
-struct EndOf(u64);
-
-impl fmt::Display for EndOf {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            u64::MAX => f.write_str("2^64: overflow"),
-            end => write!(f, "{end}"),
-        }
-    }
-}
-
-fn version_hint(version: u32) -> &'static str {
-    match version {
-        1 => " (version 1 used 32-bit counts; convert the file with a current llama.cpp)",
-        0 => " (a version of 0 is not a GGUF file)",
-        _ => "",
     }
 }
 

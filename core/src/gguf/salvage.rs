@@ -10,11 +10,11 @@
 use alloc::vec::Vec;
 
 use crate::error::Error;
-use crate::header::Header;
-use crate::index::GgufIndex;
-use crate::layout::{walk, Layout, Pass};
-use crate::metadata::MetadataEntry;
-use crate::tensor_info::TensorInfo;
+use crate::gguf::header::Header;
+use crate::gguf::index::GgufIndex;
+use crate::gguf::layout::{walk, Layout, Pass};
+use crate::gguf::metadata::MetadataEntry;
+use crate::gguf::tensor_info::TensorInfo;
 
 /// The parts of a header read before the parser stopped, and why it stopped.
 ///

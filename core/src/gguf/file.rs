@@ -5,17 +5,17 @@ use alloc::sync::Arc;
 use core::ops::Range;
 
 use crate::data::ModelData;
-use crate::dtype::TensorType;
+use crate::endian::Endian;
 use crate::error::{Error, Name, Result};
-use crate::format::Endian;
-use crate::handle::TensorHandle;
-use crate::index::GgufIndex;
-use crate::layout::Layout;
-use crate::metadata::MetadataEntry;
-use crate::tensor::{Dims, TensorView};
-use crate::tensor_info::TensorInfo;
-use crate::value::Value;
-use crate::view::{Entries, GgufView, Tensors};
+use crate::gguf::index::GgufIndex;
+use crate::gguf::layout::Layout;
+use crate::gguf::metadata::MetadataEntry;
+use crate::gguf::tensor_info::TensorInfo;
+use crate::gguf::value::Value;
+use crate::gguf::view::{Entries, GgufView, Tensors};
+use crate::tensor::dtype::TensorType;
+use crate::tensor::handle::TensorHandle;
+use crate::tensor::view::{Dims, TensorView};
 
 /// A parsed GGUF file: the model data plus an index of its metadata and tensors.
 ///
@@ -240,7 +240,7 @@ impl<D: ModelData + Send + Sync + 'static> Gguf<Arc<D>> {
             data,
             range,
             info.name.into(),
-            TensorType::Ggml(info.ggml_type),
+            TensorType::from(info.ggml_type),
             Dims::from_ggml(info.shape()),
             self.endian(),
         ))

@@ -6,9 +6,9 @@ use core::fmt;
 use core::ops::{Deref, Range};
 
 use crate::data::ModelData;
-use crate::dtype::TensorType;
-use crate::format::Endian;
-use crate::tensor::{Dims, TensorView};
+use crate::endian::Endian;
+use crate::tensor::dtype::TensorType;
+use crate::tensor::view::{Dims, TensorView};
 
 /// A tensor's bytes, owned: an [`Arc`] of the model data plus the tensor's checked range in it,
 /// with the tensor's name, type and dimensions. `Send + Sync + 'static`, cheap to clone, and

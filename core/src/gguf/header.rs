@@ -4,8 +4,9 @@
 use zerocopy::byteorder::{BigEndian, ByteOrder, LittleEndian, U32, U64};
 use zerocopy::{FromBytes, Immutable, KnownLayout, Unaligned};
 
+use crate::endian::Endian;
 use crate::error::{Error, Name, Result, Section};
-use crate::format::{Endian, HEADER_SIZE, MAGIC};
+use crate::gguf::format::{HEADER_SIZE, MAGIC};
 
 /// The fixed header as stored.
 #[derive(FromBytes, KnownLayout, Immutable, Unaligned)]

@@ -6,10 +6,11 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::slice::ChunksExact;
 
-use crate::cursor::{Cursor, Resume};
+use crate::endian::Endian;
 use crate::error::{Error, Name, Result, Section};
-use crate::format::{Endian, ValueType, MAX_ARRAY_DEPTH};
-use crate::strings::Strings;
+use crate::gguf::cursor::{Cursor, Resume};
+use crate::gguf::format::{ValueType, MAX_ARRAY_DEPTH};
+use crate::gguf::strings::Strings;
 
 /// A string value: its bytes, checked for UTF-8 only when asked.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -2,10 +2,11 @@
 
 use core::ops::Range;
 
-use crate::cursor::{Cursor, Resume};
+use crate::endian::Endian;
 use crate::error::{Error, Name, Result, Section};
-use crate::format::{Endian, ValueType};
-use crate::value::{read_entry_value, Value};
+use crate::gguf::cursor::{Cursor, Resume};
+use crate::gguf::format::ValueType;
+use crate::gguf::value::{read_entry_value, Value};
 
 /// One metadata entry, borrowed from the file's header bytes.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,17 +6,18 @@
 use core::ops::Range;
 
 #[cfg(feature = "alloc")]
-use crate::index::{GgufIndex, IndexedEntry, IndexedTensor};
+use crate::gguf::index::{GgufIndex, IndexedEntry, IndexedTensor};
 
-use crate::dtype::TensorType;
+use crate::endian::Endian;
 use crate::error::{Error, Name, Result};
-use crate::format::{Endian, HEADER_SIZE};
-use crate::layout::{walk, Layout, Pass};
-use crate::metadata::{MetadataEntry, MetadataWalker};
+use crate::gguf::format::HEADER_SIZE;
+use crate::gguf::layout::{walk, Layout, Pass};
+use crate::gguf::metadata::{MetadataEntry, MetadataWalker};
+use crate::gguf::tensor_info::{TensorInfo, TensorWalker};
+use crate::gguf::value::Value;
 use crate::range::checked_range;
-use crate::tensor::{Dims, TensorView};
-use crate::tensor_info::{TensorInfo, TensorWalker};
-use crate::value::Value;
+use crate::tensor::dtype::TensorType;
+use crate::tensor::view::{Dims, TensorView};
 
 /// A parsed GGUF file borrowed for `'data`: its header bytes, its tensor data, and optionally
 /// an index over them. Views and values it hands out live for `'data`, not for the borrow of
@@ -268,7 +269,7 @@ impl<'data> GgufView<'data> {
         let range = self.tensor_range(info)?;
         Ok(TensorView::new(
             info.name,
-            TensorType::Ggml(info.ggml_type),
+            TensorType::from(info.ggml_type),
             Dims::from_ggml(info.shape()),
             self.endian(),
             self.data.get(range).unwrap_or(&[]),

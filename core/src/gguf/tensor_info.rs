@@ -1,10 +1,11 @@
 //! The tensor-info table: each tensor's name, shape, ggml type and data offset, read one at a
 //! time and validated as it is read.
 
-use crate::cursor::Cursor;
+use crate::endian::Endian;
 use crate::error::{Error, Name, Result, Section};
-use crate::format::{Endian, MAX_DIMS};
-use crate::ggml::{GgmlType, TypeIdError};
+use crate::gguf::cursor::Cursor;
+use crate::gguf::format::MAX_DIMS;
+use crate::gguf::ggml::{GgmlType, TypeIdError};
 
 /// One tensor's entry in the tensor-info table, borrowed from the file's header bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,13 +3,13 @@
 //! entry it stopped in, once more bytes are at hand: that is how a reader fills a buffer only
 //! as far as the parser asks, without parsing anything twice.
 
-use crate::cursor::Resume;
 use crate::error::{Error, Name, Result, Section};
-use crate::format::{ALIGNMENT_KEY, DEFAULT_ALIGNMENT, HEADER_SIZE};
-use crate::header::Header;
-use crate::metadata::{alignment_of, MetadataEntry, MetadataWalker};
+use crate::gguf::cursor::Resume;
+use crate::gguf::format::{ALIGNMENT_KEY, DEFAULT_ALIGNMENT, HEADER_SIZE};
+use crate::gguf::header::Header;
+use crate::gguf::metadata::{alignment_of, MetadataEntry, MetadataWalker};
+use crate::gguf::tensor_info::{TensorInfo, TensorWalker};
 use crate::range::align_up;
-use crate::tensor_info::{TensorInfo, TensorWalker};
 
 /// Where the sections of a parsed file lie. Every offset is absolute, in bytes from the start
 /// of the file.

@@ -3,8 +3,8 @@
 //! Every read either returns data inside the slice or a [`Error::Truncated`] that says how many
 //! bytes the read needed, so a caller holding only a prefix of a file learns how much to fetch.
 
+use crate::endian::Endian;
 use crate::error::{Error, Name, Result, Section};
-use crate::format::Endian;
 
 /// A position in `data` with reads that never go past its end.
 #[derive(Clone)]

@@ -12,12 +12,12 @@ use core::slice::ChunksExact;
 
 use half::{bf16, f16};
 
-use crate::dtype::TensorType;
+use crate::endian::Endian;
 use crate::error::{Error, Name, Result};
-use crate::format::Endian;
-use crate::ggml::GgmlType;
+use crate::tensor::dtype::TensorType;
 
-/// The most dimensions a [`TensorView`] holds (GGUF allows 4).
+/// The most dimensions a [`TensorView`] holds (GGUF allows 4; a safetensors tensor of more is
+/// refused).
 pub const MAX_RANK: usize = 8;
 
 /// A tensor's dimensions, row-major: the outermost (slowest-varying) first, at most
@@ -30,7 +30,6 @@ pub(crate) struct Dims {
 
 impl Dims {
     /// Dimensions given outermost first; `None` beyond [`MAX_RANK`].
-    #[cfg(test)]
     pub(crate) fn new(row_major: &[u64]) -> Option<Dims> {
         let mut dims = [0u64; MAX_RANK];
         dims.get_mut(..row_major.len())?.copy_from_slice(row_major);
@@ -84,10 +83,10 @@ pub struct TensorView<'data> {
 }
 
 /// Element types a typed view can produce: `f32`, `half::f16`, `half::bf16`, `f64`, `i8`,
-/// `i16`, `i32`, `i64`, each for exactly one tensor type.
+/// `i16`, `i32`, `i64`, `u8`, `u16`, `u32`, `u64`, each for exactly one tensor type.
 pub trait TensorElement: bytemuck::Pod + sealed::Sealed {
-    /// The ggml type whose elements are `Self`.
-    const GGML_TYPE: GgmlType;
+    /// The tensor type whose elements are `Self`.
+    const TYPE: TensorType;
 }
 
 mod sealed {
@@ -95,17 +94,17 @@ mod sealed {
 }
 
 macro_rules! tensor_elements {
-    ($($ty:ty => $ggml:ident, $method:ident;)*) => {
+    ($($ty:ty => $variant:ident, $method:ident;)*) => {
         $(
             impl sealed::Sealed for $ty {}
             impl TensorElement for $ty {
-                const GGML_TYPE: GgmlType = GgmlType::$ggml;
+                const TYPE: TensorType = TensorType::$variant;
             }
         )*
 
         impl<'data> TensorView<'data> {
             $(
-                #[doc = concat!("The elements as `&[", stringify!($ty), "]`; the tensor must be `", stringify!($ggml), "`.")]
+                #[doc = concat!("The elements as `&[", stringify!($ty), "]`; the tensor must be `", stringify!($variant), "`.")]
                 pub fn $method(&self) -> Result<&'data [$ty]> {
                     self.as_slice::<$ty>()
                 }
@@ -123,6 +122,10 @@ tensor_elements! {
     i16 => I16, as_i16;
     i32 => I32, as_i32;
     i64 => I64, as_i64;
+    u8 => U8, as_u8;
+    u16 => U16, as_u16;
+    u32 => U32, as_u32;
+    u64 => U64, as_u64;
 }
 
 impl<'data> TensorView<'data> {
@@ -156,7 +159,7 @@ impl<'data> TensorView<'data> {
 
     /// Dimensions, row-major: the outermost (slowest-varying) first, as numpy, PyTorch and
     /// safetensors list them. GGUF stores them the other way round (`ne[0]` first): a GGUF
-    /// [`TensorInfo::shape`](crate::TensorInfo::shape) of `[640, 262144]` is dims
+    /// [`TensorInfo::shape`](crate::gguf::TensorInfo::shape) of `[640, 262144]` is dims
     /// `[262144, 640]`.
     pub fn dims(&self) -> &[u64] {
         &self.dims
@@ -180,31 +183,88 @@ impl<'data> TensorView<'data> {
     /// The elements as `&[T]`, without copying.
     ///
     /// # Errors
-    /// [`Error::WrongTensorType`] unless the tensor is `T::GGML_TYPE`,
+    /// [`Error::WrongTensorType`] unless the tensor is `T::TYPE`,
     /// [`Error::ForeignByteOrder`] if the file's byte order is not the host's, and
-    /// [`Error::MisalignedData`] if the bytes are not aligned for `T` in memory.
+    /// [`Error::MisalignedData`] if the bytes are not aligned for `T` in memory (safetensors
+    /// files promise no alignment: [`copy_to`](Self::copy_to) and
+    /// [`to_vec`](Self::to_vec) read any tensor).
     pub fn as_slice<T: TensorElement>(&self) -> Result<&'data [T]> {
-        let name = || Name::new(self.name.as_bytes());
-        if self.dtype != T::GGML_TYPE {
-            return Err(Error::WrongTensorType {
-                name: name(),
-                actual: self.dtype,
-                requested: TensorType::Ggml(T::GGML_TYPE),
-            });
-        }
-        if self.endian != Endian::HOST && core::mem::size_of::<T>() > 1 {
-            return Err(Error::ForeignByteOrder { name: name() });
-        }
+        self.check_element::<T>()?;
         // Size was checked against the type at parse time, so only alignment can fail here.
         bytemuck::try_cast_slice(self.bytes).map_err(|_| Error::MisalignedData {
-            name: name(),
+            name: self.short_name(),
             // ok: alignments of the element types are at most 8
             align: core::mem::align_of::<T>() as u8,
         })
     }
 
-    /// The blocks of a quantized tensor (or the elements of a plain one) as byte chunks of
-    /// [`TensorType::type_size`] bytes each.
+    /// Copies the elements into `out`, wherever the bytes lie in memory: the accessor for
+    /// tensors that are not aligned for `T`.
+    ///
+    /// ```
+    /// # let file = weightmap_core::testing::sample_file();
+    /// use weightmap_core::Gguf;
+    /// let gguf = Gguf::parse(file)?;
+    /// let mut weights = [0f32; 4];
+    /// gguf.tensor("norm.weight")?.copy_to(&mut weights)?;
+    /// assert_eq!(weights, [1.0, 2.0, 3.0, 4.0]);
+    /// # Ok::<(), weightmap_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::WrongTensorType`], [`Error::ForeignByteOrder`] as for
+    /// [`as_slice`](Self::as_slice), and [`Error::InvalidRange`] unless `out` holds exactly
+    /// the tensor's elements.
+    pub fn copy_to<T: TensorElement>(&self, out: &mut [T]) -> Result<()> {
+        self.check_element::<T>()?;
+        let dst: &mut [u8] = bytemuck::cast_slice_mut(out);
+        if dst.len() != self.bytes.len() {
+            return Err(Error::InvalidRange {
+                offset: 0,
+                len: dst.len() as u64,
+                total: self.bytes.len() as u64,
+            });
+        }
+        dst.copy_from_slice(self.bytes);
+        Ok(())
+    }
+
+    /// The elements copied into a new `Vec`, wherever the bytes lie in memory.
+    ///
+    /// # Errors
+    /// As [`copy_to`](Self::copy_to).
+    #[cfg(feature = "alloc")]
+    pub fn to_vec<T: TensorElement>(&self) -> Result<alloc::vec::Vec<T>> {
+        self.check_element::<T>()?;
+        let count = self.bytes.len() / core::mem::size_of::<T>();
+        let mut out = alloc::vec![T::zeroed(); count];
+        self.copy_to(&mut out)?;
+        Ok(out)
+    }
+
+    /// Checks that the tensor's elements are `T`, in the host's byte order.
+    fn check_element<T: TensorElement>(&self) -> Result<()> {
+        if self.dtype != T::TYPE {
+            return Err(Error::WrongTensorType {
+                name: self.short_name(),
+                actual: self.dtype,
+                requested: T::TYPE,
+            });
+        }
+        if self.endian != Endian::HOST && core::mem::size_of::<T>() > 1 {
+            return Err(Error::ForeignByteOrder {
+                name: self.short_name(),
+            });
+        }
+        Ok(())
+    }
+
+    fn short_name(&self) -> Name {
+        Name::new(self.name.as_bytes())
+    }
+
+    /// The blocks of a quantized or sub-byte tensor (or the elements of a plain one) as byte
+    /// chunks of [`TensorType::type_size`] bytes each.
     pub fn blocks(&self) -> ChunksExact<'data, u8> {
         // type_size is at most 292 and never zero.
         let size = usize::try_from(self.dtype.type_size()).unwrap_or(1).max(1);
