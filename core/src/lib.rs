@@ -109,6 +109,8 @@ pub mod gguf;
 #[cfg(feature = "alloc")]
 mod lookup;
 mod range;
+#[cfg(feature = "alloc")]
+pub mod safetensors;
 mod tensor;
 
 #[cfg(feature = "alloc")]

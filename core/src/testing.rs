@@ -1,4 +1,5 @@
-//! A minimal GGUF writer for building test files byte by byte, malformed ones included.
+//! Minimal GGUF and safetensors writers for building test files byte by byte, malformed ones
+//! included.
 //!
 //! Not part of the stable API: it exists so tests, fuzz targets and examples in every crate can
 //! craft files. Files meant to be *valid* in tests should come from the official writer.
@@ -165,5 +166,101 @@ pub fn sample_file() -> Vec<u8> {
         .kv_raw(b"test.scores", 9, scores)
         .tensor("norm.weight", &[4], 0, &f32s)
         .tensor("embd.weight", &[32], 8, &[0x11; 34])
+        .build()
+}
+
+/// Builds a safetensors file: tensors laid out one after the other in the order added, the
+/// header padded with spaces to a multiple of 8 bytes as the official writer does.
+#[derive(Debug, Clone, Default)]
+pub struct SafetensorsBuilder {
+    /// `__metadata__` entries.
+    pub metadata: Vec<(alloc::string::String, alloc::string::String)>,
+    /// Tensors: name, dtype name, shape, bytes.
+    pub tensors: Vec<(
+        alloc::string::String,
+        alloc::string::String,
+        Vec<u64>,
+        Vec<u8>,
+    )>,
+}
+
+impl SafetensorsBuilder {
+    /// Adds a `__metadata__` entry.
+    pub fn meta(mut self, key: &str, value: &str) -> Self {
+        self.metadata.push((key.into(), value.into()));
+        self
+    }
+
+    /// Adds a tensor (its bytes as given; no check against dtype and shape).
+    pub fn tensor(mut self, name: &str, dtype: &str, shape: &[u64], bytes: &[u8]) -> Self {
+        self.tensors
+            .push((name.into(), dtype.into(), shape.to_vec(), bytes.to_vec()));
+        self
+    }
+
+    /// The JSON header the file would have (unpadded).
+    pub fn json(&self) -> alloc::string::String {
+        use alloc::string::ToString;
+        let quote = |s: &str| serde_json::Value::String(s.into()).to_string();
+        let mut parts = Vec::new();
+        if !self.metadata.is_empty() {
+            let entries: Vec<_> = self
+                .metadata
+                .iter()
+                .map(|(k, v)| alloc::format!("{}:{}", quote(k), quote(v)))
+                .collect();
+            parts.push(alloc::format!("\"__metadata__\":{{{}}}", entries.join(",")));
+        }
+        let mut offset = 0usize;
+        for (name, dtype, shape, bytes) in &self.tensors {
+            let shape: Vec<_> = shape.iter().map(|d| d.to_string()).collect();
+            parts.push(alloc::format!(
+                "{}:{{\"dtype\":{},\"shape\":[{}],\"data_offsets\":[{},{}]}}",
+                quote(name),
+                quote(dtype),
+                shape.join(","),
+                offset,
+                offset + bytes.len()
+            ));
+            offset += bytes.len();
+        }
+        alloc::format!("{{{}}}", parts.join(","))
+    }
+
+    /// The file.
+    pub fn build(&self) -> Vec<u8> {
+        let mut json = self.json();
+        while (json.len() + 8) % 8 != 0 {
+            json.push(' ');
+        }
+        let data: Vec<u8> = self
+            .tensors
+            .iter()
+            .flat_map(|t| t.3.iter().copied())
+            .collect();
+        Self::raw(&json, &data)
+    }
+
+    /// A file of exactly this JSON header and data.
+    pub fn raw(json: &str, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + json.len() + data.len());
+        out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+        out.extend_from_slice(json.as_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+}
+
+/// A small valid safetensors file used by documentation examples: `__metadata__` `format` =
+/// `pt`, an F32 tensor `w` of shape [2, 2] = [1, 2, 3, 4] and a U8 tensor `b` = [7, 8, 9].
+pub fn safetensors_sample() -> Vec<u8> {
+    let f32s: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    SafetensorsBuilder::default()
+        .meta("format", "pt")
+        .tensor("w", "F32", &[2, 2], &f32s)
+        .tensor("b", "U8", &[3], &[7, 8, 9])
         .build()
 }

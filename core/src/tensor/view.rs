@@ -22,7 +22,7 @@ pub const MAX_RANK: usize = 8;
 
 /// A tensor's dimensions, row-major: the outermost (slowest-varying) first, at most
 /// [`MAX_RANK`] of them, inline.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub(crate) struct Dims {
     dims: [u64; MAX_RANK],
     rank: u8,
@@ -30,6 +30,7 @@ pub(crate) struct Dims {
 
 impl Dims {
     /// Dimensions given outermost first; `None` beyond [`MAX_RANK`].
+    #[cfg_attr(not(feature = "alloc"), allow(dead_code))]
     pub(crate) fn new(row_major: &[u64]) -> Option<Dims> {
         let mut dims = [0u64; MAX_RANK];
         dims.get_mut(..row_major.len())?.copy_from_slice(row_major);
