@@ -108,6 +108,8 @@ mod error;
 pub mod gguf;
 #[cfg(feature = "alloc")]
 mod lookup;
+#[cfg(feature = "alloc")]
+pub mod model;
 mod range;
 #[cfg(feature = "alloc")]
 pub mod safetensors;
@@ -120,6 +122,10 @@ pub mod testing;
 pub use data::{Advice, Backing, ModelData};
 pub use endian::Endian;
 pub use error::{Error, Field, JsonProblem, Name, Result, Section};
+#[cfg(feature = "alloc")]
+pub use model::{
+    detect, Content, Format, Model, ModelEntry, ModelFile, ModelTensor, ModelValue, Shard,
+};
 pub use range::{align_up, checked_range};
 #[cfg(feature = "alloc")]
 pub use tensor::handle::TensorHandle;

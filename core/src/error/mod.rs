@@ -495,6 +495,14 @@ pub enum Error {
         /// Its `split.count`.
         count: u64,
     },
+    /// A split set (or shard set) of a different number of files than it says it has.
+    #[error("{files} file(s) given for a model whose split count or shard index says {count}")]
+    SplitFileCount {
+        /// Files given.
+        files: u64,
+        /// Files the set says it has.
+        count: u64,
+    },
     /// The splits hold a different number of tensors than the first says.
     #[error("GGUF splits hold {found} tensors, split.tensors.count says {declared}")]
     SplitTensorCount {

@@ -265,13 +265,17 @@ impl GgufIndex {
         header: &[u8],
         name: &str,
     ) -> Option<&'a IndexedTensor> {
-        let at = lookup(&self.lists.names, name.as_bytes(), |i| {
+        self.lists.tensors.get(self.tensor_position(header, name)?)
+    }
+
+    /// The position in the tensor table of the tensor whose name is `name`.
+    pub(crate) fn tensor_position(&self, header: &[u8], name: &str) -> Option<usize> {
+        lookup(&self.lists.names, name.as_bytes(), |i| {
             self.lists
                 .tensors
                 .get(i as usize)
                 .map(|t| span(header, &t.name))
-        })?;
-        self.lists.tensors.get(at)
+        })
     }
 
     /// An indexed entry as read from `header`.

@@ -249,6 +249,25 @@ impl<'data> GgufView<'data> {
         self.tensors().find(|t| t.name() == name)
     }
 
+    /// The position in the tensor table of the tensor called `name`.
+    pub fn tensor_position(&self, name: &str) -> Option<usize> {
+        #[cfg(feature = "alloc")]
+        if let Some(index) = self.index {
+            return index.tensor_position(self.header, name);
+        }
+        self.tensors().position(|t| t.name() == name)
+    }
+
+    /// The info of the tensor at `position` in the tensor table.
+    pub fn tensor_at(&self, position: usize) -> Option<TensorInfo<'data>> {
+        #[cfg(feature = "alloc")]
+        if let Some(index) = self.index {
+            let t = index.tensor_list().get(position)?;
+            return Some(index.info(t, self.header));
+        }
+        self.tensors().nth(position)
+    }
+
     /// The tensor called `name` with its bytes.
     ///
     /// # Errors
