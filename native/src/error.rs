@@ -183,6 +183,27 @@ pub enum Error {
         /// What the parser found.
         source: weightmap_core::Error,
     },
+    /// A later file of a GGUF split set, opened where the first is needed.
+    #[error("{}: this is split {} of {count}; open the first split, {}", path.display(), no + 1, first.display())]
+    NotFirstSplit {
+        /// The file given.
+        path: PathBuf,
+        /// Its `split.no` (0-based).
+        no: u64,
+        /// Its `split.count`.
+        count: u64,
+        /// The first split's path.
+        first: PathBuf,
+    },
+    /// A GGUF split set whose first file is not named as llama.cpp names splits, so the other
+    /// files cannot be found.
+    #[error("{}: split 1 of {count}, but the name does not end in -00001-of-{count:05}.gguf, so the other splits cannot be found", path.display())]
+    SplitName {
+        /// The file given.
+        path: PathBuf,
+        /// Its `split.count`.
+        count: u64,
+    },
     /// `mlock` refused to pin the mapping.
     #[error("{}: could not lock {size} bytes in memory: {source}{}", path.display(), MemlockHint(*limit))]
     LockFailed {
@@ -263,6 +284,8 @@ impl Error {
             | Error::InvalidRange { path, .. }
             | Error::Changed { path, .. }
             | Error::Parse { path, .. }
+            | Error::NotFirstSplit { path, .. }
+            | Error::SplitName { path, .. }
             | Error::LockFailed { path, .. }
             | Error::SystemCall { path, .. }
             | Error::Unsupported { path, .. }

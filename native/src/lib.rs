@@ -75,11 +75,14 @@ pub mod guard;
 mod header;
 mod identity;
 mod mmap;
+mod open;
 mod pages;
+mod parser;
 mod prefetch;
 #[cfg(feature = "json")]
 pub mod report;
 mod residency;
+mod safetensors_header;
 #[cfg(feature = "server")]
 pub mod serve;
 mod source;
@@ -91,6 +94,7 @@ pub use config::MmapConfig;
 pub use error::{ChangeKind, Error, FileKind, Result};
 pub use identity::FileIdentity;
 pub use mmap::{HugePages, MmapFile};
+pub use open::{open, open_trusted, open_trusted_with, open_with, shard_paths};
 pub use pages::Rounding;
 pub use prefetch::{Prefetch, TouchReport};
 pub use residency::{

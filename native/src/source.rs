@@ -6,12 +6,16 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use weightmap_core::{Advice, Backing, Gguf, ModelData};
+use weightmap_core::{
+    detect, Advice, Backing, Content, Error as ParseError, Format, Gguf, ModelData, ModelFile,
+};
 
 use crate::config::MmapConfig;
 use crate::error::{Error, FileKind, Result};
 use crate::header::{index_mapping, read_header, HeaderBytes};
 use crate::mmap::{open_regular, MmapFile};
+use crate::parser::{unknown, HeaderIndex, Parser};
+use crate::safetensors_header::read_safetensors_header;
 use crate::stream::{read_stream, read_to_heap, Limits};
 use crate::sys;
 
@@ -209,6 +213,23 @@ impl ModelSource {
     /// As [`open`](Self::open).
     pub fn open_with(path: impl AsRef<Path>, config: &SourceConfig) -> Result<Gguf<ModelSource>> {
         let path = path.as_ref();
+        match Self::open_file(path, config, Some(Format::Gguf))? {
+            ModelFile::Gguf(gguf) => Ok(gguf),
+            _ => Err(Error::Parse {
+                path: path.into(),
+                source: ParseError::BadMagic { found: [0; 4] },
+            }),
+        }
+    }
+
+    /// Opens one model file of `format` (any, with `None`) the safe way: the header read
+    /// into owned memory, the tensor data mapped, or the whole file on the heap when it is
+    /// small, not a regular file, or mapping is off or impossible.
+    pub(crate) fn open_file(
+        path: &Path,
+        config: &SourceConfig,
+        format: Option<Format>,
+    ) -> Result<ModelFile<ModelSource>> {
         let meta = std::fs::metadata(path).map_err(|e| Error::from_open(path.into(), e))?;
         if meta.is_dir() {
             return Err(Error::NotAFile {
@@ -229,47 +250,78 @@ impl ModelSource {
         match reason {
             // Pipes, character devices and /proc files (size 0): read as the parser asks.
             Some(HeapReason::NotRegular) => {
-                Self::parse_stream(path, config, HeapReason::NotRegular)
+                Self::parse_stream(path, format, config, HeapReason::NotRegular)
             }
             Some(HeapReason::Small) if meta.len() == 0 => {
-                Self::parse_stream(path, config, HeapReason::Small)
+                Self::parse_stream(path, format, config, HeapReason::Small)
             }
-            Some(reason) => Self::parse_heap(path, meta.len(), config, reason),
-            None => Self::open_split(path, config),
+            Some(reason) => Self::parse_heap(path, format, meta.len(), config, reason),
+            None => Self::open_split(path, format, config),
         }
     }
 
     /// Reads the header with positioned reads, parses it, and maps the rest.
-    fn open_split(path: &Path, config: &SourceConfig) -> Result<Gguf<ModelSource>> {
+    fn open_split(
+        path: &Path,
+        format: Option<Format>,
+        config: &SourceConfig,
+    ) -> Result<ModelFile<ModelSource>> {
         let (file, meta) = open_regular(path)?;
-        let (header, index) = read_header(path, &file, meta.len(), config.max_header_size)?;
+        let format = match format {
+            Some(Format::Gguf) => Format::Gguf,
+            wanted => {
+                let mut first = [0u8; 16];
+                let n = sys::read_into(&file, &mut first, 0).map_err(|source| Error::Io {
+                    path: path.into(),
+                    source,
+                })?;
+                let first = first.get(..n).unwrap_or(&[]);
+                match detect(first) {
+                    Ok(Content::Model(found)) if wanted.is_none_or(|w| w == found) => found,
+                    Ok(_) => return Err(parse_error(path, unknown(first))),
+                    Err(e) => return Err(parse_error(path, e)),
+                }
+            }
+        };
+        let limit = config.max_header_size;
+        let (header, index) = match format {
+            Format::Safetensors => {
+                let (header, index) = read_safetensors_header(path, &file, meta.len(), limit)?;
+                (header, HeaderIndex::Safetensors(index))
+            }
+            _ => {
+                let (header, index) = read_header(path, &file, meta.len(), limit)?;
+                (header, HeaderIndex::Gguf(index))
+            }
+        };
         // The mapping starts on the page holding the data section.
         let page = sys::page_size() as u64;
-        let data_offset = index.layout().data_offset;
+        let data_offset = index.data_offset();
         let map_offset = (data_offset - data_offset % page).min(meta.len());
         let data = match MmapFile::map(path.into(), file, &meta, map_offset, &config.mmap, false) {
             Ok(data) => data,
             Err(Error::MapFailed { source, .. }) if is_unmappable(&source) => {
-                return Self::parse_heap(path, meta.len(), config, HeapReason::Unmappable);
+                let reason = HeapReason::Unmappable;
+                return Self::parse_heap(path, Some(format), meta.len(), config, reason);
             }
             Err(e) => return Err(e),
         };
         let source = ModelSource {
             inner: Inner::Split { header, data },
         };
-        Gguf::from_index(index, source).map_err(|source| Error::Parse {
-            path: path.into(),
-            source,
-        })
+        index
+            .pair(source, true)
+            .map_err(|source| parse_error(path, source))
     }
 
     /// Reads the whole file (`size` bytes by its metadata) into the heap and parses it.
     fn parse_heap(
         path: &Path,
+        format: Option<Format>,
         size: u64,
         config: &SourceConfig,
         reason: HeapReason,
-    ) -> Result<Gguf<ModelSource>> {
+    ) -> Result<ModelFile<ModelSource>> {
         let bytes = read_to_heap(path, Some(size), config.heap_limit())?;
         tracing::debug!(path = %path.display(), size = bytes.len(), %reason, "read into heap");
         let source = ModelSource {
@@ -280,24 +332,28 @@ impl ModelSource {
                 complete: true,
             },
         };
-        Gguf::parse(source).map_err(|source| Error::Parse {
-            path: path.into(),
-            source,
-        })
+        let mut parser = Parser::new(format);
+        let index = parser
+            .parse(source.as_slice())
+            .map_err(|e| parse_error(path, e))?;
+        index
+            .pair(source, true)
+            .map_err(|source| parse_error(path, source))
     }
 
     /// Reads a stream as the parser asks (the rest after the header unless
     /// [`SourceConfig::header_only`]) and pairs it with the index built on the way.
     fn parse_stream(
         path: &Path,
+        format: Option<Format>,
         config: &SourceConfig,
         reason: HeapReason,
-    ) -> Result<Gguf<ModelSource>> {
+    ) -> Result<ModelFile<ModelSource>> {
         let limits = Limits {
             heap: config.heap_limit(),
             header: config.max_header_size,
         };
-        let read = read_stream(path, limits, config.header_only)?;
+        let read = read_stream(path, format, limits, config.header_only)?;
         let source = ModelSource {
             inner: Inner::Heap {
                 path: Some(path.into()),
@@ -306,15 +362,9 @@ impl ModelSource {
                 complete: read.complete,
             },
         };
-        let paired = if read.complete {
-            Gguf::from_index(read.index, source)
-        } else {
-            Gguf::from_header_index(read.index, source)
-        };
-        paired.map_err(|source| Error::Parse {
-            path: path.into(),
-            source,
-        })
+        read.index
+            .pair(source, read.complete)
+            .map_err(|source| parse_error(path, source))
     }
 
     /// Maps the whole file at `path` as a trusted mapping and parses it in place: the
@@ -382,6 +432,13 @@ impl ModelSource {
             // SAFETY: the caller takes on the contract of this function, which is open's.
             inner: Inner::Trusted(unsafe { MmapFile::open(path) }?),
         })
+    }
+
+    /// A trusted mapping of a whole file, parsed in place.
+    pub(crate) fn trusted(map: MmapFile) -> Self {
+        ModelSource {
+            inner: Inner::Trusted(map),
+        }
     }
 
     /// Wraps bytes already in memory.
@@ -524,5 +581,13 @@ fn is_unmappable(e: &std::io::Error) -> bool {
     {
         let _ = e;
         false
+    }
+}
+
+/// A parse error naming the file.
+pub(crate) fn parse_error(path: &Path, source: ParseError) -> Error {
+    Error::Parse {
+        path: path.into(),
+        source,
     }
 }

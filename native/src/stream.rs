@@ -6,9 +6,10 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
-use weightmap_core::{Error as ParseError, GgufIndex, IndexBuilder};
+use weightmap_core::{Error as ParseError, Format};
 
 use crate::error::{Error, Result};
+use crate::parser::{HeaderIndex, Parser};
 
 /// The first read from a stream, and the least read past what the parser asked for: one pipe
 /// buffer's worth, so that invalid input fails after a few system calls.
@@ -20,7 +21,7 @@ const STEP: usize = 1 << 20;
 /// A stream's bytes as read so far, and its index once the header is complete.
 pub(crate) struct StreamRead {
     pub(crate) bytes: Vec<u8>,
-    pub(crate) index: GgufIndex,
+    pub(crate) index: HeaderIndex,
     /// Whether the stream was read to its end (else only its header, and what came with it).
     pub(crate) complete: bool,
 }
@@ -42,14 +43,19 @@ pub(crate) struct Limits {
 /// [`ParseError::Truncated`] with the bytes read), [`Error::HeaderTooLarge`],
 /// [`Error::HeapLimit`] and [`Error::FileTooLarge`] past the limits or the allocator, and the
 /// errors of opening and reading.
-pub(crate) fn read_stream(path: &Path, limits: Limits, header_only: bool) -> Result<StreamRead> {
+pub(crate) fn read_stream(
+    path: &Path,
+    format: Option<Format>,
+    limits: Limits,
+    header_only: bool,
+) -> Result<StreamRead> {
     let io_err = |source| Error::from_open(path.into(), source);
     let mut stream = File::open(path).map_err(io_err)?;
     let mut bytes = Vec::new();
     let mut ended = false;
-    let mut builder = IndexBuilder::new();
+    let mut parser = Parser::new(format);
     let index = loop {
-        let needed = match builder.parse(&bytes) {
+        let needed = match parser.parse(&bytes) {
             Ok(index) => break index,
             Err(ParseError::Truncated { needed, .. }) if !ended => needed,
             Err(source) => {
@@ -153,12 +159,12 @@ mod tests {
         let path = dir.path().join("m.gguf");
         let file = weightmap_core::testing::sample_file();
         std::fs::write(&path, &file).unwrap();
-        let whole = read_stream(&path, LIMITS, false).unwrap();
+        let whole = read_stream(&path, None, LIMITS, false).unwrap();
         assert_eq!(whole.bytes, file);
         assert!(whole.complete);
-        let header = read_stream(&path, LIMITS, true).unwrap();
+        let header = read_stream(&path, None, LIMITS, true).unwrap();
         assert!(!header.complete);
-        assert_eq!(header.index.layout(), whole.index.layout());
+        assert_eq!(header.index.data_offset(), whole.index.data_offset());
     }
 
     #[test]
@@ -166,11 +172,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("zeros");
         std::fs::write(&path, vec![0u8; 4 << 20]).unwrap();
-        let e = read_stream(&path, LIMITS, false).err().unwrap();
+        let e = read_stream(&path, None, LIMITS, false).err().unwrap();
         assert!(matches!(
             e,
             Error::Parse {
-                source: ParseError::BadMagic { .. },
+                source: ParseError::UnknownFormat { .. },
                 ..
             }
         ));
@@ -181,7 +187,7 @@ mod tests {
             header: 1 << 30,
         };
         assert!(matches!(
-            read_stream(&path, small, false),
+            read_stream(&path, None, small, false),
             Err(Error::HeapLimit { limit: 100, .. })
         ));
         let tiny_header = Limits {
@@ -189,7 +195,7 @@ mod tests {
             header: 30,
         };
         assert!(matches!(
-            read_stream(&path, tiny_header, true),
+            read_stream(&path, None, tiny_header, true),
             Err(Error::HeaderTooLarge { limit: 30, .. })
         ));
         assert!(matches!(

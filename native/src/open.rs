@@ -1,0 +1,236 @@
+//! Opening a model, whatever its format and however many files it has: a GGUF or
+//! safetensors file, the first file of a GGUF split set, or a sharded safetensors model's
+//! `model.safetensors.index.json`. What each file is comes from its first bytes.
+
+use std::path::{Path, PathBuf};
+
+use weightmap_core::gguf::Split;
+use weightmap_core::safetensors::{Safetensors, ShardIndex};
+use weightmap_core::{detect, Content, Error as ParseError, Format, Model, ModelData, ModelFile};
+
+use crate::error::{Error, Result};
+use crate::mmap::{open_regular, MmapFile};
+use crate::source::{parse_error, ModelSource, SourceConfig};
+use crate::stream::read_to_heap;
+use crate::sys;
+
+/// Opens the model at `path` the safe way, whatever its format: each file's header read into
+/// owned memory and parsed there, its tensor data mapped (see [`ModelSource`]).
+///
+/// `path` is a GGUF or safetensors file, the first file of a GGUF split set
+/// (`NAME-00001-of-0000N.gguf`: the others are found beside it), or a sharded safetensors
+/// model's index (`model.safetensors.index.json`: the shards it names are opened from its
+/// folder). Every file is checked against the others (see [`Model`]).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("model.safetensors");
+/// # std::fs::write(&path, weightmap_core::testing::safetensors_sample())?;
+/// use weightmap_core::Format;
+/// let model = weightmap_native::open(&path)?;
+/// assert_eq!(model.format(), Format::Safetensors);
+/// assert_eq!(model.tensor("w")?.to_vec::<f32>()?, [1.0, 2.0, 3.0, 4.0]);
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// The errors of [`ModelSource::open`] for each file (each names its file);
+/// [`Error::NotFirstSplit`] for a later file of a split set; [`Error::SplitName`] when the
+/// other splits cannot be found by name; [`Error::Parse`] naming the file a set-level check
+/// failed on (split numbers and counts, a tensor in two files, a shard index that does not
+/// match its shards).
+pub fn open(path: impl AsRef<Path>) -> Result<Model<ModelSource>> {
+    open_with(path, &SourceConfig::default())
+}
+
+/// [`open`] with the choice of backing and the mapping configured (for every file).
+///
+/// # Errors
+/// As [`open`].
+pub fn open_with(path: impl AsRef<Path>, config: &SourceConfig) -> Result<Model<ModelSource>> {
+    let path = path.as_ref();
+    let opener = |p: &Path, format| ModelSource::open_file(p, config, format);
+    match peek(path)? {
+        Some(Content::ShardIndex) => open_shard_index(path, config.max_header_size, opener),
+        _ => assemble(path, opener(path, None)?, opener),
+    }
+}
+
+/// Opens the model at `path` as [`open`] does, but maps every file whole and parses it in
+/// place: the zero-copy path, where names and tensors borrow the mappings themselves
+/// ([`ModelSource::open_trusted`] for each GGUF file).
+///
+/// # Safety
+/// As [`MmapFile::open`], for every file of the model: none may be modified or truncated
+/// while it is mapped.
+///
+/// # Errors
+/// As [`open`].
+pub unsafe fn open_trusted(path: impl AsRef<Path>) -> Result<Model<ModelSource>> {
+    // SAFETY: the caller takes on this function's contract, which is open_trusted_with's.
+    unsafe { open_trusted_with(path, &SourceConfig::default()) }
+}
+
+/// [`open_trusted`] with the mapping configured.
+///
+/// # Safety
+/// As [`open_trusted`].
+///
+/// # Errors
+/// As [`open`].
+pub unsafe fn open_trusted_with(
+    path: impl AsRef<Path>,
+    config: &SourceConfig,
+) -> Result<Model<ModelSource>> {
+    let path = path.as_ref();
+    let opener = |p: &Path, format: Option<Format>| -> Result<ModelFile<ModelSource>> {
+        let format = match format {
+            Some(format) => format,
+            None => match peek(p)? {
+                Some(Content::Model(format)) => format,
+                // Let the GGUF parser say what is wrong.
+                _ => Format::Gguf,
+            },
+        };
+        match format {
+            Format::Safetensors => {
+                // SAFETY: the caller of this function promised the file stays unchanged.
+                let map = unsafe { MmapFile::open_with(p, &config.mmap) }?;
+                let source = ModelSource::trusted(map);
+                Safetensors::parse(source)
+                    .map(ModelFile::Safetensors)
+                    .map_err(|e| parse_error(p, e))
+            }
+            // SAFETY: as above.
+            _ => unsafe { ModelSource::open_trusted_with(p, config) }.map(ModelFile::Gguf),
+        }
+    };
+    match peek(path)? {
+        Some(Content::ShardIndex) => open_shard_index(path, config.max_header_size, opener),
+        _ => assemble(path, opener(path, None)?, opener),
+    }
+}
+
+/// What a regular file holds, from its first bytes (`None` for a stream, which cannot be
+/// read twice, or a file too short or unknown: opening it says why).
+fn peek(path: &Path) -> Result<Option<Content>> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::from_open(path.into(), e))?;
+    if !meta.is_file() {
+        return Ok(None);
+    }
+    let (file, _) = open_regular(path)?;
+    let mut first = [0u8; 64];
+    let n = sys::read_into(&file, &mut first, 0).map_err(|source| Error::Io {
+        path: path.into(),
+        source,
+    })?;
+    Ok(detect(first.get(..n).unwrap_or(&[])).ok())
+}
+
+/// The model of one opened file: the file alone, or, for the first of a GGUF split set, the
+/// whole set.
+fn assemble<F>(path: &Path, file: ModelFile<ModelSource>, open: F) -> Result<Model<ModelSource>>
+where
+    F: Fn(&Path, Option<Format>) -> Result<ModelFile<ModelSource>>,
+{
+    let name = file_name(path);
+    let ModelFile::Gguf(first) = file else {
+        return Model::from_file(name, file).map_err(|e| parse_error(path, e));
+    };
+    let split = Split::of(&first.view()).map_err(|e| parse_error(path, e))?;
+    let Some(split) = split.filter(|s| s.count > 1) else {
+        return Model::from_gguf(first).map_err(|e| parse_error(path, e));
+    };
+    let paths = split_paths(path, split)?;
+    let mut splits = vec![(name, first)];
+    for later in paths.iter().skip(1) {
+        match open(later, Some(Format::Gguf))? {
+            ModelFile::Gguf(gguf) => splits.push((file_name(later), gguf)),
+            _ => return Err(parse_error(later, ParseError::BadMagic { found: [0; 4] })),
+        }
+    }
+    Model::from_gguf_splits(splits).map_err(|e| {
+        let at = match e {
+            ParseError::WrongSplit { position, .. } => position as usize,
+            ParseError::TensorInTwoShards { shard, .. } => shard as usize,
+            _ => 0,
+        };
+        parse_error(paths.get(at).map_or(path, PathBuf::as_path), e)
+    })
+}
+
+/// The paths of every file of the split set whose file `path` is, as llama.cpp names them:
+/// `PREFIX-00001-of-00004.gguf` to `PREFIX-00004-of-00004.gguf`.
+fn split_paths(path: &Path, split: Split) -> Result<Vec<PathBuf>> {
+    let count = u64::from(split.count);
+    let name = |no: u64| format!("-{:05}-of-{count:05}.gguf", no + 1);
+    let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("");
+    let prefix = file.strip_suffix(&name(split.no.into()));
+    let Some(prefix) = prefix else {
+        return Err(Error::SplitName {
+            path: path.into(),
+            count,
+        });
+    };
+    let sibling = |no: u64| path.with_file_name(format!("{prefix}{}", name(no)));
+    if split.no != 0 {
+        return Err(Error::NotFirstSplit {
+            path: path.into(),
+            no: split.no.into(),
+            count,
+            first: sibling(0),
+        });
+    }
+    Ok((0..count).map(sibling).collect())
+}
+
+/// Opens a sharded safetensors model from its index: reads the index (at most `limit`
+/// bytes), then each shard it names, from the index's folder.
+fn open_shard_index<F>(path: &Path, limit: u64, open: F) -> Result<Model<ModelSource>>
+where
+    F: Fn(&Path, Option<Format>) -> Result<ModelFile<ModelSource>>,
+{
+    let bytes = read_to_heap(path, None, limit)?;
+    let index = ShardIndex::parse(&bytes).map_err(|e| parse_error(path, e))?;
+    let folder = path.parent().unwrap_or(Path::new(""));
+    let paths: Vec<PathBuf> = index.shards().iter().map(|s| folder.join(s)).collect();
+    let mut shards = Vec::with_capacity(paths.len());
+    for shard in &paths {
+        match open(shard, Some(Format::Safetensors))? {
+            ModelFile::Safetensors(st) => shards.push(st),
+            _ => {
+                let found = [0; 8];
+                return Err(parse_error(shard, ParseError::UnknownFormat { found }));
+            }
+        }
+    }
+    tracing::debug!(path = %path.display(), shards = shards.len(), "shard index opened");
+    Model::from_safetensors_shards(index, shards).map_err(|e| {
+        let shard = match e {
+            ParseError::NotInIndex { shard, .. }
+            | ParseError::MissingFromShard { shard, .. }
+            | ParseError::TensorInTwoShards { shard, .. } => paths.get(shard as usize),
+            _ => None,
+        };
+        parse_error(shard.map_or(path, PathBuf::as_path), e)
+    })
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The files of a model opened by path: for each shard, its path beside the one opened.
+pub fn shard_paths<D: ModelData>(opened: &Path, model: &Model<D>) -> Vec<PathBuf> {
+    if !model.is_sharded() {
+        return vec![opened.to_path_buf()];
+    }
+    model
+        .shards()
+        .iter()
+        .map(|s| opened.with_file_name(s.name()))
+        .collect()
+}
