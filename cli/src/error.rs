@@ -2,16 +2,14 @@
 
 use std::io;
 
-use weightmap_core::{Gguf, ModelData};
-
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// The file could not be opened, mapped or measured.
     #[error(transparent)]
     Native(#[from] weightmap_native::Error),
-    /// The built-in sample is not valid GGUF (files are parsed by weightmap-native, whose
-    /// errors name the path).
+    /// The built-in sample does not parse (files are parsed by weightmap-native, whose errors
+    /// name the path).
     #[error("{path}: {source}")]
     Parse {
         /// What was parsed.
@@ -31,14 +29,6 @@ pub enum CliError {
     /// Writing the report failed (other than a closed pipe).
     #[error("writing output: {0}")]
     Output(#[from] io::Error),
-}
-
-/// Parses `data` as GGUF, naming `path` in the error.
-pub fn parse<D: ModelData>(data: D, path: &str) -> Result<Gguf<D>, CliError> {
-    Gguf::parse(data).map_err(|source| CliError::Parse {
-        path: path.to_string(),
-        source,
-    })
 }
 
 /// Finishes writing a report: flushes, and treats a closed pipe (`weightmap ... | head`) as

@@ -5,14 +5,12 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
-use weightmap_core::{ModelData, Salvage};
-use weightmap_native::{
-    HeapReason, MmapConfig, ModelSource, SourceConfig, DEFAULT_MAX_HEADER_SIZE,
-};
+use weightmap_core::{Model, ModelEntry, ModelTensor, Salvage};
+use weightmap_native::{HeapReason, MmapConfig, SourceConfig, DEFAULT_MAX_HEADER_SIZE};
 
 use crate::display::Fit;
-use crate::error::{finish, parse, write_json, CliError};
-use crate::report::{self, Model};
+use crate::error::{finish, write_json, CliError};
+use crate::report::{self, Report};
 
 /// The sample shown when no file is given; written by the official gguf writer
 /// (tests/py/make_sample.py).
@@ -31,9 +29,11 @@ pub struct Options {
 
 pub fn run(file: Option<&Path>, options: &Options) -> Result<(), CliError> {
     let Some(path) = file else {
-        let gguf = parse(SAMPLE, SAMPLE_NAME)?;
-        let file_len = Some(SAMPLE.len() as u64);
-        return show(report::of_gguf(&gguf, file_len), SAMPLE_NAME, options);
+        let model = Model::parse(SAMPLE).map_err(|source| CliError::Parse {
+            path: SAMPLE_NAME.to_string(),
+            source,
+        })?;
+        return show(report::of_model(&model, &[]), SAMPLE_NAME, options);
     };
     let config = SourceConfig {
         mmap: MmapConfig::guarded(),
@@ -42,40 +42,43 @@ pub fn run(file: Option<&Path>, options: &Options) -> Result<(), CliError> {
         header_only: true,
         ..SourceConfig::default()
     };
-    let gguf = match ModelSource::open_with(path, &config) {
-        Ok(gguf) => gguf,
-        Err(error @ weightmap_native::Error::Parse { .. }) => {
+    let model = match weightmap_native::open_with(path, &config) {
+        Ok(model) => model,
+        Err(error @ weightmap_native::Error::Parse { .. }) if error.path() == path => {
             show_salvage(path, &error.to_string(), options)?;
             return Err(error.into());
         }
         Err(error) => return Err(error.into()),
     };
-    let source = gguf.data();
+    let Some(first) = model.first() else {
+        return Err(CliError::Usage("the model has no files".into()));
+    };
+    let source = first.data();
     let backing = match source.heap_reason() {
+        None if model.is_sharded() => format!(
+            "{} files: headers read into memory, tensor data memory-mapped",
+            model.shards().len()
+        ),
         None => "header read into memory, tensor data memory-mapped".to_string(),
         Some(HeapReason::Requested) => "read into memory: --no-mmap".to_string(),
         Some(HeapReason::Small) => "read into memory: under 64 KiB".to_string(),
         Some(reason) => format!("read into memory: {reason}"),
     };
-    // The data may hold only the file's tail (the tensor data), from its offset on.
-    let file_len = source
-        .is_complete()
-        .then(|| source.offset() + source.bytes().len() as u64);
     let name = format!("{} ({backing})", path.display());
-    show(report::of_gguf(&gguf, file_len), &name, options)
+    show(report::of_model(&model, &[]), &name, options)
 }
 
-fn show<'a, M, T>(model: Model<M, T>, name: &str, options: &Options) -> Result<(), CliError>
+fn show<'a, M, T>(report: Report<M, T>, name: &str, options: &Options) -> Result<(), CliError>
 where
-    M: Iterator<Item = weightmap_core::MetadataEntry<'a>> + Clone,
-    T: Iterator<Item = weightmap_core::TensorInfo<'a>> + Clone,
+    M: Iterator<Item = ModelEntry<'a>> + Clone,
+    T: Iterator<Item = ModelTensor<'a>> + Clone,
 {
     let mut out = io::stdout().lock();
     let written = if options.json {
-        write_json(&mut out, &report::json(model))
+        write_json(&mut out, &report::json(report))
     } else {
         let fit = Fit { full: options.full };
-        report::text(&mut out, model, name, options.tensors, fit)
+        report::text(&mut out, report, name, options.tensors, fit)
     };
     finish(written, &mut out)
 }
@@ -93,6 +96,10 @@ fn show_salvage(path: &Path, error: &str, options: &Options) -> Result<(), CliEr
     let Ok(bytes) = read_as_salvage_asks(&mut file, file_len) else {
         return Ok(());
     };
+    // What GGUF's parser read of a file of another format would say nothing true.
+    if !bytes.starts_with(&weightmap_core::MAGIC) {
+        return Ok(());
+    }
     let salvage = Salvage::of(&bytes);
     let name = format!(
         "{} (refused; what was read before the error)",

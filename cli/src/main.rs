@@ -1,4 +1,5 @@
-//! `weightmap`: inspect GGUF model files, see which of their pages are in memory, warm or
+//! `weightmap`: inspect GGUF and safetensors model files (single, split or sharded), see which
+//! of their pages are in memory, warm or
 //! release them, serve them over HTTP and upload them to a GPU.
 //!
 //! Exit status: 0 on success, 1 when a file cannot be opened or parsed (the typed error is
@@ -21,8 +22,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
-/// Zero-copy access to model weights: inspect GGUF files without loading them, see and control
-/// what they cost in memory.
+/// Zero-copy access to model weights: inspect GGUF and safetensors models without loading
+/// them, see and control what they cost in memory, serve them, upload them to a GPU.
+///
+/// Every command that takes a model accepts a GGUF file, a safetensors file, the first file
+/// of a GGUF split set (NAME-00001-of-0000N.gguf) or a sharded safetensors model's
+/// model.safetensors.index.json; the format is told by the file's contents.
 #[derive(Debug, Parser)]
 #[command(name = "weightmap", version, about, long_about = None)]
 struct Cli {
@@ -36,20 +41,25 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Show a GGUF file's header, metadata and tensor table.
+    /// Show a model's header, metadata and tensor table (GGUF or safetensors, one file or
+    /// several).
     ///
     /// The header is read into memory and the tensor data mapped, never read. Long arrays
     /// (such as a tokenizer's vocabulary) are shown as their length and first elements; long
     /// keys, names and strings are shortened (--full shows them whole). A file the parser
     /// refuses is shown as far as it could be read, then the error (exit status 1).
     Inspect {
-        /// The GGUF file. Without one, inspects the small sample built into the binary
-        /// (samples/tiny-llama.gguf, written by the official gguf writer).
+        /// The model: a GGUF or safetensors file, a first GGUF split, or a
+        /// model.safetensors.index.json. Without one, inspects the small sample built into
+        /// the binary (samples/tiny-llama.gguf, written by the official gguf writer).
         file: Option<PathBuf>,
 
-        /// Print one JSON object instead of text: {"version", "alignment", "data_offset",
-        /// "metadata": [{"key", "type", "value"}], "tensors": [{"name", "type", "shape",
-        /// "offset", "size"}]}.
+        /// Print one JSON object instead of text: {"format", "version", "alignment",
+        /// "data_offset", "metadata": [{"key", "type", "value"}], "tensors": [{"name",
+        /// "type", "shape", "offset", "size"}]}; "version" and "alignment" are null for
+        /// safetensors; "shape" is in the file's order (GGUF: ne[0] first). A model of
+        /// several files adds "files": [{"file", "size", "data_offset"}] and each tensor's
+        /// "file".
         #[arg(long)]
         json: bool,
 
@@ -70,8 +80,8 @@ enum Command {
 
     /// Show which pages of a file are in the kernel's page cache, like vmtouch.
     ///
-    /// Works on any file; with --tensors the file must be GGUF and each tensor's share is
-    /// shown. Nothing is read to measure it (mincore), so the answer is what a load would find.
+    /// Works on any file; a shard index or a first GGUF split stands for all the files of
+    /// its model. With --tensors the file must be a model, and each tensor's share is shown. Nothing is read to measure it (mincore), so the answer is what a load would find.
     Residency {
         /// The file.
         file: PathBuf,
@@ -88,7 +98,8 @@ enum Command {
     },
 
     /// Fault every page of a file into memory, with a progress bar, and report the time, the
-    /// throughput and the page faults it took (major faults read from disk).
+    /// throughput and the page faults it took (major faults read from disk). A shard index or
+    /// a first GGUF split stands for all the files of its model.
     Touch {
         /// The file.
         file: PathBuf,
@@ -102,7 +113,8 @@ enum Command {
         evict: bool,
 
         /// Print one JSON object: {"file", "bytes", "pages", "seconds", "bytes_per_second",
-        /// "minor_faults", "major_faults", "rss_before", "rss_touched", "rss_released"}.
+        /// "minor_faults", "major_faults", "rss_before", "rss_touched", "rss_released"}, and
+        /// "files" for a model of several files.
         #[arg(long)]
         json: bool,
     },
@@ -150,7 +162,8 @@ enum Command {
         json: bool,
     },
 
-    /// Upload every tensor of a GGUF file to a CUDA GPU and report the throughput.
+    /// Upload every tensor of a model (GGUF or safetensors, one file or several) to a CUDA
+    /// GPU and report the throughput.
     ///
     /// The file is read in chunks into a ring of pinned staging buffers (pread by default)
     /// and copied on a non-blocking stream while the next chunk is read; with --fill mmap
@@ -159,7 +172,8 @@ enum Command {
     /// growth. Without an NVIDIA GPU and driver it says so and exits with status 1 (--host
     /// runs the same pipeline into host memory).
     Upload {
-        /// The GGUF file.
+        /// The model: a GGUF or safetensors file, a first GGUF split, or a
+        /// model.safetensors.index.json.
         file: PathBuf,
 
         /// CUDA device ordinal.

@@ -1,5 +1,6 @@
 //! `weightmap touch`: fault every page of a file in (with a progress bar), report the time and
-//! page faults it took, and optionally hand the pages back.
+//! page faults it took, and optionally hand the pages back. A model of several files (a shard
+//! index, a GGUF split set) is touched file after file, under one bar.
 
 use std::io;
 use std::path::Path;
@@ -18,15 +19,31 @@ pub struct Options {
     pub json: bool,
 }
 
+/// What touching the files did, added up.
+#[derive(Default)]
+struct Touched {
+    bytes: u64,
+    pages: u64,
+    elapsed: Duration,
+    minor: u64,
+    major: u64,
+}
+
 pub fn run(path: &Path, options: &Options) -> Result<(), CliError> {
+    let paths = weightmap_native::model_files(path)?;
     // Any file: mapped for its bytes only, guarded so that a truncation is an error.
-    let file = Arc::new(MmapFile::open_untrusted_with(path, &MmapConfig::guarded())?);
+    let files = paths
+        .iter()
+        .map(|p| MmapFile::open_untrusted_with(p, &MmapConfig::guarded()).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
     if options.evict {
-        file.evict_page_cache()?;
+        for file in &files {
+            file.evict_page_cache()?;
+        }
     }
     let rss_before = resident_set_size();
-    let warming = file.prefetch_all()?;
-    let bar = ProgressBar::new(file.size() as u64).with_style(
+    let total: u64 = files.iter().map(|f| f.size() as u64).sum();
+    let bar = ProgressBar::new(total).with_style(
         ProgressStyle::with_template(
             "{spinner} touching {bytes}/{total_bytes} [{wide_bar}] {bytes_per_sec}, {eta}",
         )
@@ -35,16 +52,27 @@ pub fn run(path: &Path, options: &Options) -> Result<(), CliError> {
     if options.json {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    while !warming.is_finished() {
-        bar.set_position(warming.progress().0);
-        std::thread::sleep(Duration::from_millis(5));
+    let mut report = Touched::default();
+    for file in &files {
+        let warming = file.prefetch_all()?;
+        while !warming.is_finished() {
+            bar.set_position(report.bytes + warming.progress().0);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let done = warming.wait();
+        file.check_intact()?;
+        report.bytes += done.bytes;
+        report.pages += done.pages;
+        report.elapsed += done.elapsed;
+        report.minor += done.faults.minor;
+        report.major += done.faults.major;
     }
     bar.finish_and_clear();
-    let report = warming.wait();
-    file.check_intact()?;
     let rss_touched = resident_set_size();
     let released = if options.release {
-        file.release_cpu_pages()?;
+        for file in &files {
+            file.release_cpu_pages()?;
+        }
         Some(resident_set_size())
     } else {
         None
@@ -63,13 +91,16 @@ pub fn run(path: &Path, options: &Options) -> Result<(), CliError> {
             "pages": report.pages,
             "seconds": seconds,
             "bytes_per_second": rate,
-            "minor_faults": report.faults.minor,
-            "major_faults": report.faults.major,
+            "minor_faults": report.minor,
+            "major_faults": report.major,
             "rss_before": rss_before,
             "rss_touched": rss_touched,
         });
         if let Some(rss) = released {
             v["rss_released"] = json!(rss);
+        }
+        if paths.len() > 1 || paths.first().is_some_and(|p| p != path) {
+            v["files"] = paths.iter().map(|p| p.display().to_string()).collect();
         }
         write_json(&mut out, &v)
     } else {
@@ -78,6 +109,9 @@ pub fn run(path: &Path, options: &Options) -> Result<(), CliError> {
             |v: Option<u64>| v.map_or_else(|| "unknown".to_string(), |b| HumanBytes(b).to_string());
         (|| {
             writeln!(out, "{}", path.display())?;
+            if paths.len() > 1 {
+                writeln!(out, "  {} files", paths.len())?;
+            }
             writeln!(
                 out,
                 "  touched {} ({} pages) in {:.3} s, {}/s",
@@ -89,7 +123,7 @@ pub fn run(path: &Path, options: &Options) -> Result<(), CliError> {
             writeln!(
                 out,
                 "  page faults: {} minor, {} major (read from disk)",
-                report.faults.minor, report.faults.major
+                report.minor, report.major
             )?;
             writeln!(
                 out,

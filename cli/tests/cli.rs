@@ -30,7 +30,14 @@ fn json_is_one_object_in_file_order() {
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
         keys,
-        ["version", "alignment", "data_offset", "metadata", "tensors"]
+        [
+            "format",
+            "version",
+            "alignment",
+            "data_offset",
+            "metadata",
+            "tensors"
+        ]
     );
     assert_eq!(v["version"], 3);
     assert_eq!(v["metadata"][0]["key"], "general.architecture");

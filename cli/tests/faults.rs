@@ -46,8 +46,10 @@ fn endless_devices_fail_on_their_first_bytes_in_little_memory() {
         let out = inspect_in_16_mib(device);
         assert_eq!(out.status.code(), Some(1), "{device}: {out:?}");
         let err = stderr(&out);
+        // Random bytes may, rarely, look like a safetensors length past its cap.
         assert!(
-            err.contains("not a GGUF file: the first bytes are 0x"),
+            err.contains("not a GGUF or safetensors file: the first bytes are 0x")
+                || err.contains("-byte limit"),
             "{err}"
         );
     }

@@ -12,7 +12,7 @@ use crate::model::DeviceModel;
 use crate::plan::{Plan, PlanOptions, DIRECT_IO_ALIGNMENT};
 use crate::source::{FileSource, MappedSource};
 use crate::target::Target;
-use crate::upload::{upload, Progress, UploadOptions};
+use crate::upload::{upload_shards, Progress, UploadOptions};
 
 /// How staging buffers are filled from the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,12 +60,15 @@ pub fn source_config() -> SourceConfig {
     }
 }
 
-/// Opens the GGUF file at `path` with [`source_config`], plans the upload of the tensors `options.filter` keeps and runs it
-/// into `target`. The report's `open` phase covers opening, parsing and planning.
+/// Opens the model at `path` with [`source_config`] (any format: a GGUF or safetensors file,
+/// the first file of a GGUF split set, a sharded model's `model.safetensors.index.json`; see
+/// [`weightmap_native::open`]), plans the upload of the tensors `options.filter` keeps and runs
+/// it into `target`, each file's chunks from that file. The report's `open` phase covers
+/// opening, parsing and planning.
 ///
 /// # Errors
-/// [`Error::Model`](crate::Error::Model) when the file cannot be opened or parsed, and every
-/// error of [`upload`].
+/// [`Error::Model`](crate::Error::Model) when a file cannot be opened or parsed, and every
+/// error of [`upload_shards`].
 pub fn upload_file<T: Target>(
     path: impl AsRef<Path>,
     target: &mut T,
@@ -74,53 +77,66 @@ pub fn upload_file<T: Target>(
 ) -> Result<DeviceModel<T::Arena>> {
     let path = path.as_ref();
     let started = Instant::now();
-    let gguf = ModelSource::open_with(path, &source_config())?;
+    let model = weightmap_native::open_with(path, &source_config())?;
     let mut plan_options = options.plan.clone();
     if options.fill == Fill::Direct {
         plan_options.read_alignment = plan_options.read_alignment.max(DIRECT_IO_ALIGNMENT);
     }
-    let plan = Plan::of_gguf(&gguf, &plan_options, |t| options.filter.keeps(t))?;
+    let plan = Plan::of_model(&model, &plan_options, |t| options.filter.keeps(t))?;
     let opened = started.elapsed();
-    tracing::debug!(path = %path.display(), tensors = plan.tensors().len(), chunks = plan.chunks().len(),
-        arena = plan.arena_len(), fill = ?options.fill, "upload planned");
+    tracing::debug!(path = %path.display(), files = model.shards().len(), tensors = plan.tensors().len(),
+        chunks = plan.chunks().len(), arena = plan.arena_len(), fill = ?options.fill, "upload planned");
+    let paths = weightmap_native::shard_paths(path, &model);
+    let data: Vec<&ModelSource> = model.shards().iter().map(|s| s.file().data()).collect();
     let mut model = match options.fill {
         Fill::Mmap => {
-            let data = gguf.data();
-            let mut source = MappedSource::new(data);
-            if let (true, Some(mmap)) = (options.evict_page_cache, data.as_mmap()) {
-                source = source.evict_page_cache(mmap.file());
-            }
-            upload(&plan, &source, target, &options.upload, progress)?
+            let sources: Vec<_> = data
+                .iter()
+                .map(|&d| {
+                    let source = MappedSource::new(d);
+                    match (options.evict_page_cache, d.as_mmap()) {
+                        (true, Some(mmap)) => source.evict_page_cache(mmap.file()),
+                        _ => source,
+                    }
+                })
+                .collect();
+            upload_shards(&plan, &sources, target, &options.upload, progress)?
         }
         Fill::Pread | Fill::Direct => {
-            // Read the very file that was parsed: the mapping's descriptor, not the path,
-            // which a download may have renamed a new file over since.
-            let parsed = gguf.data().as_mmap().map(|m| m.file());
-            let source = match (options.fill, parsed) {
-                (Fill::Direct, _) => {
-                    let source = FileSource::open_direct(path)?;
-                    if let Some(parsed) = parsed {
-                        if !source.same_file(parsed)? {
-                            return Err(crate::Error::SourceChanged);
-                        }
-                    }
-                    source
-                }
-                (_, Some(parsed)) => {
-                    FileSource::from_file(parsed.try_clone().map_err(|source| {
-                        crate::Error::Io {
-                            offset: 0,
-                            len: 0,
-                            source,
-                        }
-                    })?)?
-                }
-                (_, None) => FileSource::open(path)?,
-            };
-            let source = source.evict_page_cache(options.evict_page_cache);
-            upload(&plan, &source, target, &options.upload, progress)?
+            let sources = data
+                .iter()
+                .zip(&paths)
+                .map(|(d, p)| file_source(d, d.path().unwrap_or(p), options))
+                .collect::<Result<Vec<_>>>()?;
+            upload_shards(&plan, &sources, target, &options.upload, progress)?
         }
     };
     model.set_open_time(opened);
     Ok(model)
+}
+
+/// The `pread` source of one file: the very file that was parsed (the mapping's descriptor,
+/// not the path, which a download may have renamed a new file over since).
+fn file_source(data: &ModelSource, path: &Path, options: &FileUpload) -> Result<FileSource> {
+    let parsed = data.as_mmap().map(|m| m.file());
+    let source = match (options.fill, parsed) {
+        (Fill::Direct, _) => {
+            let source = FileSource::open_direct(path)?;
+            if let Some(parsed) = parsed {
+                if !source.same_file(parsed)? {
+                    return Err(crate::Error::SourceChanged);
+                }
+            }
+            source
+        }
+        (_, Some(parsed)) => {
+            FileSource::from_file(parsed.try_clone().map_err(|source| crate::Error::Io {
+                offset: 0,
+                len: 0,
+                source,
+            })?)?
+        }
+        (_, None) => FileSource::open(path)?,
+    };
+    Ok(source.evict_page_cache(options.evict_page_cache))
 }

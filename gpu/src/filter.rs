@@ -65,8 +65,9 @@ impl TensorFilter {
     pub fn keeps_name(&self, name: &str) -> bool {
         self.keeps(&TensorEntry {
             name: name.to_owned(),
-            ggml_type: weightmap_core::GgmlType::F32,
-            shape: Vec::new(),
+            dtype: weightmap_core::TensorType::F32,
+            dims: Vec::new(),
+            shard: 0,
             file_range: 0..0,
         })
     }

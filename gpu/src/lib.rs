@@ -65,4 +65,4 @@ pub use plan::{
 };
 pub use source::{ChunkSource, FileSource, MappedSource};
 pub use target::{Arena, HostArena, HostTarget, Target};
-pub use upload::{upload, Progress, UploadOptions, UploadReport};
+pub use upload::{upload, upload_shards, Progress, UploadOptions, UploadReport};

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use weightmap_core::GgmlType;
+use weightmap_core::TensorType;
 
 use crate::plan::PlacedTensor;
 use crate::target::{Arena, HostArena};
@@ -27,7 +27,7 @@ pub struct DeviceTensor<'a, A> {
 
 impl<A: Arena> DeviceModel<A> {
     pub(crate) fn new(arena: A, tensors: Vec<PlacedTensor>, report: UploadReport) -> Self {
-        // The first tensor of a name wins (GGUF parsing refuses duplicate names anyway).
+        // The first tensor of a name wins (the parsers refuse duplicate names anyway).
         let mut by_name = HashMap::with_capacity(tensors.len());
         for (i, t) in tensors.iter().enumerate() {
             by_name.entry(t.entry.name.clone()).or_insert(i);
@@ -88,14 +88,19 @@ impl<'a, A: Arena> DeviceTensor<'a, A> {
         &self.placed.entry.name
     }
 
-    /// Its ggml type.
-    pub fn ggml_type(&self) -> GgmlType {
-        self.placed.entry.ggml_type
+    /// Its element type.
+    pub fn dtype(&self) -> TensorType {
+        self.placed.entry.dtype
     }
 
-    /// Its shape, innermost dimension first.
-    pub fn shape(&self) -> &'a [u64] {
-        &self.placed.entry.shape
+    /// Its dimensions, row-major (outermost first).
+    pub fn dims(&self) -> &'a [u64] {
+        &self.placed.entry.dims
+    }
+
+    /// Which of the model's files it came from.
+    pub fn shard(&self) -> usize {
+        self.placed.entry.shard
     }
 
     /// Its bytes in the arena (offsets aligned to at least 256).
@@ -103,7 +108,7 @@ impl<'a, A: Arena> DeviceTensor<'a, A> {
         self.placed.arena_range.clone()
     }
 
-    /// Its bytes in the file it came from.
+    /// Its bytes in the file it came from ([`shard`](Self::shard)).
     pub fn file_range(&self) -> Range<u64> {
         self.placed.entry.file_range.clone()
     }

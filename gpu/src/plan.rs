@@ -2,15 +2,15 @@
 //! read into which staging buffer chunk.
 //!
 //! Pure arithmetic over the tensor table, so it is tested without a GPU. Tensors are taken in
-//! file order and packed into one arena at `alignment`; the file is read in chunks of at most
-//! `chunk_size` bytes, several tensors per chunk when they lie close together, one tensor
-//! over several chunks when it is large. A chunk's copies are the pieces of it that go to the
-//! arena; neighbouring pieces that are contiguous both in the file and in the arena are one
-//! copy.
+//! file order (a model of several files: file after file) and packed into one arena at
+//! `alignment`; each file is read in chunks of at most `chunk_size` bytes, several tensors per
+//! chunk when they lie close together, one tensor over several chunks when it is large; a
+//! chunk never spans two files. A chunk's copies are the pieces of it that go to the arena;
+//! neighbouring pieces that are contiguous both in the file and in the arena are one copy.
 
 use std::ops::Range;
 
-use weightmap_core::{GgmlType, Gguf, ModelData};
+use weightmap_core::{Gguf, Model, ModelData, TensorType};
 
 use crate::error::{Error, Result};
 
@@ -23,16 +23,18 @@ const MAX_CHUNKS: u64 = 1 << 24;
 /// The block size `O_DIRECT` reads are aligned to.
 pub const DIRECT_IO_ALIGNMENT: usize = 4096;
 
-/// A tensor to upload: its name, type, shape and bytes in the file.
+/// A tensor to upload: its name, type, shape, the file it is in and its bytes there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TensorEntry {
     /// The tensor's name.
     pub name: String,
-    /// Its ggml element type.
-    pub ggml_type: GgmlType,
-    /// Its shape, innermost dimension first (GGUF's order).
-    pub shape: Vec<u64>,
-    /// Its bytes in the file (absolute offsets).
+    /// Its element type.
+    pub dtype: TensorType,
+    /// Its dimensions, row-major (outermost first).
+    pub dims: Vec<u64>,
+    /// Which of the model's files holds it (0 for a model of one file).
+    pub shard: usize,
+    /// Its bytes in that file (absolute offsets).
     pub file_range: Range<u64>,
 }
 
@@ -42,10 +44,24 @@ impl TensorEntry {
         self.file_range.end.saturating_sub(self.file_range.start)
     }
 
+    /// The tensors of a model of any format and any number of files, in the model's order.
+    pub fn of_model<D: ModelData>(model: &Model<D>) -> Vec<TensorEntry> {
+        model
+            .tensors()
+            .map(|t| TensorEntry {
+                name: t.name().to_owned(),
+                dtype: t.dtype(),
+                dims: t.dims().to_vec(),
+                shard: t.shard(),
+                file_range: t.file_range(),
+            })
+            .collect()
+    }
+
     /// The tensors of a parsed GGUF file, in table order, with absolute file ranges.
     ///
     /// # Errors
-    /// [`Error::Model`] when a tensor's range overflows (the parser already refuses those).
+    /// [`Error::Plan`] when a tensor's range overflows (the parser already refuses those).
     pub fn of_gguf<D: ModelData>(gguf: &Gguf<D>) -> Result<Vec<TensorEntry>> {
         let data_offset = gguf.data_offset();
         gguf.tensors()
@@ -62,8 +78,9 @@ impl TensorEntry {
                 };
                 Ok(TensorEntry {
                     name: info.name().to_owned(),
-                    ggml_type: info.ggml_type(),
-                    shape: info.shape().to_vec(),
+                    dtype: info.ggml_type().into(),
+                    dims: info.shape().iter().rev().copied().collect(),
+                    shard: 0,
                     file_range: start..end,
                 })
             })
@@ -148,9 +165,11 @@ pub struct CopyOp {
     pub len: usize,
 }
 
-/// One fill of a staging buffer: a file range read at once, and the copies out of it.
+/// One fill of a staging buffer: a range of one file read at once, and the copies out of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunk {
+    /// Which of the model's files it is read from.
+    pub shard: usize,
     /// The file range read into the staging buffer (aligned to the read alignment; may reach
     /// past the end of the file, whose missing tail is then not needed).
     pub read: Range<u64>,
@@ -191,7 +210,7 @@ impl Plan {
     /// not fit in memory addresses.
     pub fn new(mut entries: Vec<TensorEntry>, options: &PlanOptions) -> Result<Plan> {
         options.check()?;
-        entries.sort_by_key(|e| (e.file_range.start, e.file_range.end));
+        entries.sort_by_key(|e| (e.shard, e.file_range.start, e.file_range.end));
         let mut tensors = Vec::with_capacity(entries.len());
         let mut arena_len = 0usize;
         let mut bytes = 0u64;
@@ -239,6 +258,20 @@ impl Plan {
         Ok(plan)
     }
 
+    /// Plans the upload of a model's tensors that `keep` accepts, from every file it has.
+    ///
+    /// # Errors
+    /// As [`Plan::new`].
+    pub fn of_model<D: ModelData>(
+        model: &Model<D>,
+        options: &PlanOptions,
+        keep: impl Fn(&TensorEntry) -> bool,
+    ) -> Result<Plan> {
+        let mut entries = TensorEntry::of_model(model);
+        entries.retain(|e| keep(e));
+        Plan::new(entries, options)
+    }
+
     /// Plans the upload of a GGUF file's tensors that `keep` accepts.
     ///
     /// # Errors
@@ -261,19 +294,29 @@ impl Plan {
         let mut open: Option<(Range<u64>, u64, usize)> = None;
         let mut chunks = Vec::new();
         let mut copies: Vec<CopyOp> = Vec::new();
+        let mut shard = self.tensors.first().map_or(0, |t| t.entry.shard);
         let close = |chunks: &mut Vec<Chunk>,
+                     shard: usize,
                      needed: Range<u64>,
                      read_start: u64,
                      first: usize,
                      end_copy: usize| {
             let read_end = align_up_u64(needed.end, align);
             chunks.push(Chunk {
+                shard,
                 read: read_start..read_end,
                 needed,
                 copies: first..end_copy,
             });
         };
         for placed in &self.tensors {
+            // A chunk never spans two files.
+            if placed.entry.shard != shard {
+                if let Some((needed, read_start, first)) = open.take() {
+                    close(&mut chunks, shard, needed, read_start, first, copies.len());
+                }
+                shard = placed.entry.shard;
+            }
             let mut file = placed.entry.file_range.clone();
             let mut arena = placed.arena_range.start;
             while file.start < file.end {
@@ -286,7 +329,7 @@ impl Plan {
                     if joins {
                         open = Some((needed, read_start, first));
                     } else {
-                        close(&mut chunks, needed, read_start, first, copies.len());
+                        close(&mut chunks, shard, needed, read_start, first, copies.len());
                     }
                 }
                 let (needed, read_start, first) = open.take().unwrap_or_else(|| {
@@ -319,14 +362,14 @@ impl Plan {
                 file.start = take_end;
                 let needed = needed.start..take_end;
                 if take_end >= limit {
-                    close(&mut chunks, needed, read_start, first, copies.len());
+                    close(&mut chunks, shard, needed, read_start, first, copies.len());
                 } else {
                     open = Some((needed, read_start, first));
                 }
             }
         }
         if let Some((needed, read_start, first)) = open {
-            close(&mut chunks, needed, read_start, first, copies.len());
+            close(&mut chunks, shard, needed, read_start, first, copies.len());
         }
         self.staging_len = chunks.iter().map(Chunk::read_len).max().unwrap_or(0);
         self.chunks = chunks;
@@ -338,7 +381,7 @@ impl Plan {
         &self.tensors
     }
 
-    /// The chunks, in file order.
+    /// The chunks, in file order (file after file).
     pub fn chunks(&self) -> &[Chunk] {
         &self.chunks
     }
@@ -361,6 +404,15 @@ impl Plan {
     /// Tensor bytes to upload.
     pub fn bytes(&self) -> u64 {
         self.bytes
+    }
+
+    /// How many files the plan reads from: one more than the highest shard it names.
+    pub fn shard_count(&self) -> usize {
+        self.tensors
+            .iter()
+            .map(|t| t.entry.shard + 1)
+            .max()
+            .unwrap_or(0)
     }
 }
 

@@ -90,7 +90,8 @@ impl UploadReport {
     }
 }
 
-/// Uploads every tensor of `plan` from `source` to `target`.
+/// Uploads every tensor of `plan` from `source` to `target`: a plan of one file (see
+/// [`upload_shards`] for a model of several).
 ///
 /// `progress` is called after each chunk is queued; returning [`ControlFlow::Break`] stops
 /// the upload with [`Error::Cancelled`] (copies already queued finish first, and nothing is
@@ -99,14 +100,71 @@ impl UploadReport {
 /// # Errors
 /// The target's errors (no memory, driver failures), the source's (I/O, a file that changed
 /// or is too short), [`Error::Cancelled`], [`Error::Mismatch`] when verification finds a
-/// difference, [`Error::InvalidOptions`] for zero buffers or threads.
+/// difference, [`Error::InvalidOptions`] for zero buffers or threads, or for a plan that
+/// reads from more than one file.
 pub fn upload<T: Target, S: ChunkSource + ?Sized>(
     plan: &Plan,
     source: &S,
     target: &mut T,
     options: &UploadOptions,
+    progress: impl FnMut(Progress) -> ControlFlow<()>,
+) -> Result<DeviceModel<T::Arena>> {
+    run(
+        plan,
+        |shard| (shard == 0).then_some(source),
+        1,
+        target,
+        options,
+        progress,
+    )
+}
+
+/// Uploads every tensor of `plan` to `target`, each chunk from the source of its file:
+/// `sources[chunk.shard]`, one per file of the model, in its order. As [`upload`] otherwise.
+///
+/// # Errors
+/// As [`upload`]; [`Error::InvalidOptions`] when the plan names a file `sources` lacks.
+pub fn upload_shards<T: Target, S: ChunkSource>(
+    plan: &Plan,
+    sources: &[S],
+    target: &mut T,
+    options: &UploadOptions,
+    progress: impl FnMut(Progress) -> ControlFlow<()>,
+) -> Result<DeviceModel<T::Arena>> {
+    run(
+        plan,
+        |shard| sources.get(shard),
+        sources.len(),
+        target,
+        options,
+        progress,
+    )
+}
+
+/// The source of each shard's chunks.
+trait SourceOf<'s, S: ?Sized + 's>: Fn(usize) -> Option<&'s S> {}
+impl<'s, S: ?Sized + 's, F: Fn(usize) -> Option<&'s S>> SourceOf<'s, S> for F {}
+
+fn source<'s, S: ?Sized + 's>(source_of: &impl SourceOf<'s, S>, shard: usize) -> Result<&'s S> {
+    source_of(shard).ok_or_else(|| {
+        Error::InvalidOptions(format!("the plan reads file #{shard}, which has no source"))
+    })
+}
+
+fn run<'s, T: Target, S: ChunkSource + ?Sized + 's>(
+    plan: &Plan,
+    source_of: impl SourceOf<'s, S>,
+    sources: usize,
+    target: &mut T,
+    options: &UploadOptions,
     mut progress: impl FnMut(Progress) -> ControlFlow<()>,
 ) -> Result<DeviceModel<T::Arena>> {
+    if plan.shard_count() > sources {
+        return Err(Error::InvalidOptions(format!(
+            "the plan reads {} files, {sources} sources were given",
+            plan.shard_count()
+        )));
+    }
     if options.buffers == 0
         || options.threads == 0
         || options.buffers > 1024
@@ -122,7 +180,15 @@ pub fn upload<T: Target, S: ChunkSource + ?Sized>(
     let started = Instant::now();
     target.begin(plan.arena_len(), buffers, plan.staging_len())?;
     let allocate = started.elapsed();
-    let result = transfer(plan, source, target, options, buffers, &mut progress);
+    let result = transfer(
+        plan,
+        &source_of,
+        sources,
+        target,
+        options,
+        buffers,
+        &mut progress,
+    );
     if result.is_err() {
         // Wait for what is queued and give the arena and the buffers back now.
         if let Err(e) = target.finish() {
@@ -133,7 +199,7 @@ pub fn upload<T: Target, S: ChunkSource + ?Sized>(
 
     let verify = if options.verify {
         let started = Instant::now();
-        verify(plan, source, &arena)?;
+        verify(plan, &source_of, sources, &arena)?;
         Some(started.elapsed())
     } else {
         None
@@ -155,9 +221,10 @@ pub fn upload<T: Target, S: ChunkSource + ?Sized>(
 }
 
 /// Reads every chunk and queues its copies; returns the arena and the time it took.
-fn transfer<T: Target, S: ChunkSource + ?Sized>(
+fn transfer<'s, T: Target, S: ChunkSource + ?Sized + 's>(
     plan: &Plan,
-    source: &S,
+    source_of: &impl SourceOf<'s, S>,
+    sources: usize,
     target: &mut T,
     options: &UploadOptions,
     buffers: usize,
@@ -173,15 +240,16 @@ fn transfer<T: Target, S: ChunkSource + ?Sized>(
     // Release from where the last release ended, rounded down to a page: releases round
     // inward, so the page a chunk boundary falls in is released with the next chunk.
     let page = weightmap_native::page_size().max(1) as u64;
-    let mut released_to = plan.chunks().first().map_or(0, |c| c.needed.start);
     let chunks = plan.chunks();
+    let mut released_to = (usize::MAX, 0u64);
     for chunk in chunks.iter().take(PREFETCH_AHEAD) {
-        source.prefetch(chunk.needed.clone());
+        source(source_of, chunk.shard)?.prefetch(chunk.needed.clone());
     }
     for (index, chunk) in chunks.iter().enumerate() {
         if let Some(ahead) = chunks.get(index + PREFETCH_AHEAD) {
-            source.prefetch(ahead.needed.clone());
+            source(source_of, ahead.shard)?.prefetch(ahead.needed.clone());
         }
+        let from = source(source_of, chunk.shard)?;
         let buffer = index % buffers;
         let staging = target.staging(buffer)?;
         let staging = staging.get_mut(..chunk.read_len()).ok_or_else(|| {
@@ -190,14 +258,17 @@ fn transfer<T: Target, S: ChunkSource + ?Sized>(
                 chunk.read_len()
             ))
         })?;
-        fill(source, chunk, staging, options.threads)?;
+        fill(from, chunk, staging, options.threads)?;
         if options.release_pages {
-            let from = released_to.max(chunk.needed.start);
-            let from = from - from % page;
-            if from < chunk.needed.end {
-                source.release(from..chunk.needed.end);
+            if released_to.0 != chunk.shard {
+                released_to = (chunk.shard, chunk.needed.start);
             }
-            released_to = released_to.max(chunk.needed.end);
+            let start = released_to.1.max(chunk.needed.start);
+            let start = start - start % page;
+            if start < chunk.needed.end {
+                from.release(start..chunk.needed.end);
+            }
+            released_to.1 = released_to.1.max(chunk.needed.end);
         }
         let copies = plan.copies(chunk);
         target.submit(buffer, copies)?;
@@ -211,7 +282,11 @@ fn transfer<T: Target, S: ChunkSource + ?Sized>(
         }
     }
     let arena = target.finish()?;
-    source.check_intact()?;
+    for shard in 0..sources {
+        if let Some(s) = source_of(shard) {
+            s.check_intact()?;
+        }
+    }
     Ok((arena, started.elapsed()))
 }
 
@@ -267,12 +342,18 @@ fn fill<S: ChunkSource + ?Sized>(
 /// Piece size for reading back and comparing.
 const VERIFY_PIECE: usize = 8 << 20;
 
-/// Reads every tensor back from `arena` and compares it with `source`.
-fn verify<S: ChunkSource + ?Sized, A: Arena>(plan: &Plan, source: &S, arena: &A) -> Result<()> {
+/// Reads every tensor back from `arena` and compares it with its file's source.
+fn verify<'s, S: ChunkSource + ?Sized + 's, A: Arena>(
+    plan: &Plan,
+    source_of: &impl SourceOf<'s, S>,
+    sources: usize,
+    arena: &A,
+) -> Result<()> {
     let piece = VERIFY_PIECE.min(plan.arena_len().max(1));
     let mut device = vec![0u8; piece];
     let mut file = vec![0u8; piece];
     for placed in plan.tensors() {
+        let source = source(source_of, placed.entry.shard)?;
         let Range { start, end } = placed.arena_range;
         let mut at = start;
         while at < end {
@@ -300,5 +381,10 @@ fn verify<S: ChunkSource + ?Sized, A: Arena>(plan: &Plan, source: &S, arena: &A)
             at += len;
         }
     }
-    source.check_intact()
+    for shard in 0..sources {
+        if let Some(s) = source_of(shard) {
+            s.check_intact()?;
+        }
+    }
+    Ok(())
 }

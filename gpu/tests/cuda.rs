@@ -60,8 +60,9 @@ fn a_generated_model_over_2_gib_round_trips_in_every_fill_mode() {
         assert_eq!(model.tensors().len(), tensors.len());
         for t in &tensors {
             let uploaded = model.tensor(&t.name).unwrap();
-            assert_eq!(uploaded.ggml_type(), t.ggml_type);
-            assert_eq!(uploaded.shape(), t.shape.as_slice());
+            assert_eq!(uploaded.dtype(), t.ggml_type);
+            let dims: Vec<u64> = t.shape.iter().rev().copied().collect();
+            assert_eq!(uploaded.dims(), dims);
             assert_eq!(uploaded.view().len(), uploaded.len());
         }
         println!(

@@ -42,8 +42,9 @@ fn assert_matches_file(model: &DeviceModel<HostArena>, path: &Path) {
     assert_eq!(model.tensors().len(), gguf.tensor_count());
     for info in gguf.tensors() {
         let uploaded = model.tensor(info.name()).unwrap();
-        assert_eq!(uploaded.ggml_type(), info.ggml_type());
-        assert_eq!(uploaded.shape(), info.shape());
+        assert_eq!(uploaded.dtype(), info.ggml_type());
+        let dims: Vec<u64> = info.shape().iter().rev().copied().collect();
+        assert_eq!(uploaded.dims(), dims);
         assert_eq!(uploaded.arena_range().start % 256, 0);
         let expected = gguf.tensor(info.name()).unwrap();
         assert!(

@@ -2,15 +2,54 @@
 //! coalescing, tail chunks, bad options.
 
 use proptest::prelude::*;
-use weightmap_core::GgmlType;
+use weightmap_core::TensorType;
 use weightmap_gpu::{Error, Plan, PlanOptions, TensorEntry};
 
 fn entry(name: &str, start: u64, len: u64) -> TensorEntry {
     TensorEntry {
         name: name.into(),
-        ggml_type: GgmlType::I8,
-        shape: vec![len],
+        dtype: TensorType::I8,
+        dims: vec![len],
+        shard: 0,
         file_range: start..start + len,
+    }
+}
+
+#[test]
+fn chunks_never_span_two_files() {
+    // Three files whose tensors sit at the same offsets: each file is read on its own.
+    let mut entries = Vec::new();
+    for shard in [2usize, 0, 1] {
+        for i in 0..3u64 {
+            let mut e = entry(&format!("f{shard}.t{i}"), 100 + i * 1000, 900);
+            e.shard = shard;
+            entries.push(e);
+        }
+    }
+    let options = PlanOptions {
+        chunk_size: 8192,
+        ..PlanOptions::default()
+    };
+    let plan = Plan::new(entries, &options).unwrap();
+    assert_eq!(plan.shard_count(), 3);
+    let shards: Vec<usize> = plan.tensors().iter().map(|t| t.entry.shard).collect();
+    assert_eq!(shards, [0, 0, 0, 1, 1, 1, 2, 2, 2], "file after file");
+    assert_eq!(
+        plan.chunks().len(),
+        3,
+        "one chunk per file, no chunk across two"
+    );
+    for (chunk, shard) in plan.chunks().iter().zip(0..) {
+        assert_eq!(chunk.shard, shard);
+        // Every copy of the chunk lands in a tensor of the chunk's file.
+        for copy in plan.copies(chunk) {
+            let t = plan
+                .tensors()
+                .iter()
+                .find(|t| t.arena_range.contains(&copy.arena_offset))
+                .unwrap();
+            assert_eq!(t.entry.shard, shard);
+        }
     }
 }
 

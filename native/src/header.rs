@@ -57,6 +57,14 @@ impl Deref for HeaderBytes {
     }
 }
 
+/// An owned header is model data holding only the file's first bytes: parsers read it, and
+/// tensors (past it) are out of bounds.
+impl weightmap_core::ModelData for HeaderBytes {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
 /// What the parser says of a prefix: done, or give me `needed` bytes.
 enum Step {
     Done(GgufIndex),

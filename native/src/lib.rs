@@ -94,7 +94,7 @@ pub use config::MmapConfig;
 pub use error::{ChangeKind, Error, FileKind, Result};
 pub use identity::FileIdentity;
 pub use mmap::{HugePages, MmapFile};
-pub use open::{open, open_trusted, open_trusted_with, open_with, shard_paths};
+pub use open::{model_files, open, open_trusted, open_trusted_with, open_with, shard_paths};
 pub use pages::Rounding;
 pub use prefetch::{Prefetch, TouchReport};
 pub use residency::{

@@ -217,6 +217,37 @@ where
     })
 }
 
+/// The files of the model at `path` without opening them: the shards a shard index names
+/// (beside it), every file of a GGUF split set from its first (the first file's header is
+/// read), or `path` itself for any other file, model or not.
+///
+/// # Errors
+/// For a shard index or a GGUF split, the errors of reading and parsing it; any other file
+/// is not looked into beyond its first bytes.
+pub fn model_files(path: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
+    let path = path.as_ref();
+    let config = SourceConfig {
+        header_only: true,
+        ..SourceConfig::default()
+    };
+    match peek(path)? {
+        Some(Content::ShardIndex) => {
+            let bytes = read_to_heap(path, None, config.max_header_size)?;
+            let index = ShardIndex::parse(&bytes).map_err(|e| parse_error(path, e))?;
+            let folder = path.parent().unwrap_or(Path::new(""));
+            Ok(index.shards().iter().map(|s| folder.join(s)).collect())
+        }
+        Some(Content::Model(Format::Gguf)) => {
+            let gguf = ModelSource::open_with(path, &config)?;
+            match Split::of(&gguf.view()).map_err(|e| parse_error(path, e))? {
+                Some(split) if split.count > 1 => split_paths(path, split),
+                _ => Ok(vec![path.to_path_buf()]),
+            }
+        }
+        _ => Ok(vec![path.to_path_buf()]),
+    }
+}
+
 fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|f| f.to_string_lossy().into_owned())

@@ -1,112 +1,212 @@
 //! A parsed model as one JSON object: the schema of `weightmap inspect --json` and of the
 //! server's `GET /models/{path}`, kept in one place so that both always agree.
 //!
+//! ```json
+//! {"format": "gguf" | "safetensors", "version", "alignment", "data_offset",
+//!  "metadata": [{"key", "type", "value"}],
+//!  "tensors": [{"name", "type", "shape", "offset", "size"}]}
+//! ```
+//!
+//! `version` and `alignment` are GGUF's (`null` for safetensors); `data_offset` is where the
+//! (first) file's data section starts; each tensor's `type` is the format's own name, its
+//! `shape` in the file's order (GGUF's `ne[0]` first, safetensors' row-major) and its
+//! `offset` relative to the data section of its file. A model of several files adds
+//! `"files": [{"file", "size", "data_offset"}]` and each tensor's `"file"`.
+//!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let bytes = weightmap_core::testing::Builder::default().kv_str("general.name", "tiny").build();
-//! use weightmap_core::Gguf;
+//! use weightmap_core::Model;
 //! use weightmap_native::report;
 //!
-//! let gguf = Gguf::parse(bytes)?;
-//! let json = report::json(report::of_gguf(&gguf, Some(gguf.data().len() as u64)));
+//! let model = Model::parse(bytes)?;
+//! let json = report::json(report::of_model(&model, &[]));
+//! assert_eq!(json["format"], "gguf");
 //! assert_eq!(json["metadata"][0]["value"], "tiny");
 //! # Ok(()) }
 //! ```
 
 use serde_json::{json, Map, Number, Value as Json};
 use weightmap_core::{
-    Array, Entries, Gguf, Header, Layout, MetadataEntry, ModelData, Salvage, TensorInfo, Tensors,
+    Array, Format, Header, Layout, Model, ModelData, ModelEntry, ModelTensor, ModelValue, Salvage,
     Value,
 };
 
 /// How many elements of an array are shown.
 pub const HEAD: usize = 8;
 
-/// What a report shows: a parsed file, or what could be read of a refused one.
-pub struct Model<M, T> {
-    /// The fixed header, if it was valid.
+/// One file of a model, as a report shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileFacts {
+    /// Its name (as the split set or shard index names it).
+    pub name: String,
+    /// Its length, when known (a stream read header-only has none).
+    pub len: Option<u64>,
+    /// Where its data section starts.
+    pub data_offset: u64,
+}
+
+/// What a report shows: a parsed model, or what could be read of a refused file.
+pub struct Report<M, T> {
+    /// The format.
+    pub format: Format,
+    /// GGUF's fixed header, if it was valid.
     pub header: Option<Header>,
-    /// Alignment and data section, once the whole header was read.
+    /// GGUF's alignment and data section, once the whole header was read.
     pub layout: Option<Layout>,
-    /// The file's length, when known (a stream read header-only has none).
-    pub file_len: Option<u64>,
+    /// Where the (first) file's data section starts, once known.
+    pub data_offset: Option<u64>,
+    /// The model's files (one for a model of one file).
+    pub files: Vec<FileFacts>,
     /// The metadata entries shown, in file order.
     pub metadata: M,
-    /// The tensor infos shown, in file order.
+    /// The tensors shown, in the model's order.
     pub tensors: T,
     /// Why the file is refused, for a partial report.
     pub error: Option<String>,
 }
 
-/// The report of a parsed file.
-pub fn of_gguf<D: ModelData>(
-    gguf: &Gguf<D>,
-    file_len: Option<u64>,
-) -> Model<Entries<'_>, Tensors<'_>> {
-    let layout = *gguf.view().layout();
-    Model {
-        header: Some(layout.header),
-        layout: Some(layout),
-        file_len,
-        metadata: gguf.metadata(),
-        tensors: gguf.tensors(),
+impl<M, T> Report<M, T> {
+    /// The length of the first (or only) file, when known.
+    pub fn file_len(&self) -> Option<u64> {
+        self.files.first().and_then(|f| f.len)
+    }
+}
+
+/// The report of a parsed model. `lens` gives each file's length when the caller knows it
+/// (missing entries are taken from the data: the end of a mapping or of bytes read whole).
+pub fn of_model<'m, D: ModelData>(
+    model: &'m Model<D>,
+    lens: &[Option<u64>],
+) -> Report<
+    impl Iterator<Item = ModelEntry<'m>> + Clone,
+    impl Iterator<Item = ModelTensor<'m>> + Clone,
+> {
+    let files = model
+        .shards()
+        .iter()
+        .enumerate()
+        .map(|(i, shard)| {
+            let file = shard.file();
+            let data = file.data();
+            let len = lens.get(i).copied().flatten().or_else(|| {
+                (data.offset() + data.len() as u64 >= file.required_len())
+                    .then(|| data.offset() + data.len() as u64)
+            });
+            FileFacts {
+                name: shard.name().to_owned(),
+                len,
+                data_offset: file.data_offset(),
+            }
+        })
+        .collect();
+    let gguf = model.as_gguf().map(|g| *g.layout());
+    Report {
+        format: model.format(),
+        header: gguf.map(|l| l.header),
+        layout: gguf,
+        data_offset: model.first().map(|f| f.data_offset()),
+        files,
+        metadata: model.metadata(),
+        tensors: model.tensors(),
         error: None,
     }
 }
 
-/// The report of what could be read of a refused file.
+/// The report of what could be read of a refused GGUF file.
 pub fn of_salvage<'s, 'a>(
     salvage: &'s Salvage<'a>,
     file_len: Option<u64>,
     error: String,
-) -> Model<
-    std::iter::Cloned<std::slice::Iter<'s, MetadataEntry<'a>>>,
-    std::iter::Copied<std::slice::Iter<'s, TensorInfo<'a>>>,
+) -> Report<
+    impl Iterator<Item = ModelEntry<'a>> + Clone + 's,
+    impl Iterator<Item = ModelTensor<'a>> + Clone + 's,
 > {
-    Model {
+    let data_offset = salvage.layout.map(|l| l.data_offset);
+    Report {
+        format: Format::Gguf,
         header: salvage.header,
         layout: salvage.layout,
-        file_len,
-        metadata: salvage.metadata.iter().cloned(),
-        tensors: salvage.tensors.iter().copied(),
+        data_offset,
+        files: vec![FileFacts {
+            name: String::new(),
+            len: file_len,
+            data_offset: data_offset.unwrap_or(0),
+        }],
+        metadata: salvage.metadata.iter().cloned().map(ModelEntry::from),
+        tensors: salvage
+            .tensors
+            .iter()
+            .map(move |t| ModelTensor::of_gguf(t, data_offset.unwrap_or(0))),
         error: Some(error),
     }
 }
 
 /// The report as one JSON object, entries and tensors in file order; a partial report has
 /// `null` for what was not reached and an `"error"`.
-pub fn json<'a, M, T>(model: Model<M, T>) -> Json
+pub fn json<'a, M, T>(report: Report<M, T>) -> Json
 where
-    M: Iterator<Item = MetadataEntry<'a>>,
-    T: Iterator<Item = TensorInfo<'a>>,
+    M: Iterator<Item = ModelEntry<'a>>,
+    T: Iterator<Item = ModelTensor<'a>>,
 {
-    let metadata: Vec<Json> = model
+    let sharded = report.files.len() > 1;
+    let metadata: Vec<Json> = report
         .metadata
-        .map(|e| json!({"key": e.key(), "type": e.value_type().name(), "value": value_json(&e.value())}))
+        .map(|e| {
+            let value = e.value();
+            json!({"key": e.key(), "type": value.type_name(), "value": model_value_json(&value)})
+        })
         .collect();
-    let tensors: Vec<Json> = model
+    let files = &report.files;
+    let tensors: Vec<Json> = report
         .tensors
         .map(|t| {
-            json!({
+            let mut obj = json!({
                 "name": t.name(),
-                "type": t.ggml_type().name(),
-                "shape": t.shape(),
+                "type": t.dtype().name(),
+                "shape": t.file_shape().collect::<Vec<_>>(),
                 "offset": t.offset(),
                 "size": t.size(),
-            })
+            });
+            if let (true, Json::Object(map)) = (sharded, &mut obj) {
+                let file = files.get(t.shard()).map(|f| f.name.as_str());
+                map.insert("file".into(), file.into());
+            }
+            obj
         })
         .collect();
     let mut obj = json!({
-        "version": model.header.map(|h| h.version),
-        "alignment": model.layout.map(|l| l.alignment),
-        "data_offset": model.layout.map(|l| l.data_offset),
+        "format": report.format.name(),
+        "version": report.header.map(|h| h.version),
+        "alignment": report.layout.map(|l| l.alignment),
+        "data_offset": report.data_offset,
         "metadata": metadata,
         "tensors": tensors,
     });
-    if let (Some(error), Json::Object(map)) = (model.error, &mut obj) {
-        map.insert("error".into(), error.into());
+    if let Json::Object(map) = &mut obj {
+        if sharded {
+            let files: Vec<Json> = report
+                .files
+                .iter()
+                .map(|f| json!({"file": f.name, "size": f.len, "data_offset": f.data_offset}))
+                .collect();
+            map.insert("files".into(), files.into());
+        }
+        if let Some(error) = report.error {
+            map.insert("error".into(), error.into());
+        }
     }
     obj
+}
+
+/// A metadata value as JSON: a GGUF value as [`value_json`] shows it, a safetensors string as
+/// itself.
+pub fn model_value_json(value: &ModelValue<'_>) -> Json {
+    match value {
+        ModelValue::Str(s) => (*s).into(),
+        ModelValue::Gguf(v) => value_json(v),
+        _ => Json::Null,
+    }
 }
 
 /// A value as JSON: numbers, booleans and strings as themselves (non-finite floats as the

@@ -26,8 +26,9 @@ fn gemma_uploads_every_tensor_intact() {
         assert_eq!(model.tensor_count(), 236);
         for info in gguf.tensors() {
             let uploaded = model.tensor(info.name()).unwrap();
-            assert_eq!(uploaded.ggml_type(), info.ggml_type());
-            assert_eq!(uploaded.shape(), info.shape());
+            assert_eq!(uploaded.dtype(), info.ggml_type());
+            let dims: Vec<u64> = info.shape().iter().rev().copied().collect();
+            assert_eq!(uploaded.dims(), dims);
             assert!(uploaded.bytes() == gguf.tensor(info.name()).unwrap().bytes());
         }
         let report = model.report();

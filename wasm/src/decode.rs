@@ -196,6 +196,9 @@ mod tests {
             })
         );
         assert!(decode_f32(GgmlType::I32, Endian::Little, &[]).is_err());
-        assert_eq!(decode_f32(GgmlType::F32, Endian::Little, &[]).unwrap(), []);
+        assert_eq!(
+            decode_f32(GgmlType::F32, Endian::Little, &[]).unwrap(),
+            [0f32; 0]
+        );
     }
 }

@@ -105,12 +105,66 @@ pub fn fixtures(dir: &Path) {
     std::fs::write(root.join("blob.bin"), pattern(1 << 20, 0)).unwrap();
     std::fs::write(root.join("empty.bin"), b"").unwrap();
     std::fs::write(root.join("sub/model.gguf"), model()).unwrap();
+    sharded_fixtures(&root);
     std::fs::write(dir.join("secret.txt"), SECRET).unwrap();
     #[cfg(unix)]
     std::os::unix::fs::symlink("blob.bin", root.join("link.bin")).unwrap();
 }
 
 pub const SECRET: &[u8] = b"TOP-SECRET-do-not-serve";
+
+/// `st/one.safetensors`, `st/model.safetensors.index.json` with its two shards, and the GGUF
+/// split set `splits/m-0000K-of-00003.gguf`.
+pub fn sharded_fixtures(root: &Path) {
+    use weightmap_core::testing::{Builder, SafetensorsBuilder};
+    std::fs::create_dir_all(root.join("st")).unwrap();
+    std::fs::create_dir_all(root.join("splits")).unwrap();
+    let one = SafetensorsBuilder::default()
+        .meta("format", "pt")
+        .tensor("embed", "BF16", &[16, 8], &pattern(256, 1))
+        .tensor("norm", "F32", &[8], &pattern(32, 2))
+        .tensor("scalar", "I64", &[], &pattern(8, 3))
+        .build();
+    std::fs::write(root.join("st/one.safetensors"), &one).unwrap();
+    std::fs::write(root.join("st/model-00001-of-00002.safetensors"), &one).unwrap();
+    let two = SafetensorsBuilder::default()
+        .tensor("head", "F16", &[4, 8], &pattern(64, 4))
+        .tensor("f4", "F4", &[2, 6], &pattern(6, 5))
+        .build();
+    std::fs::write(root.join("st/model-00002-of-00002.safetensors"), &two).unwrap();
+    let map = [
+        ("embed", 1),
+        ("norm", 1),
+        ("scalar", 1),
+        ("head", 2),
+        ("f4", 2),
+    ];
+    let entries: Vec<String> = map
+        .iter()
+        .map(|(t, n)| format!("\"{t}\": \"model-0000{n}-of-00002.safetensors\""))
+        .collect();
+    let index = format!(
+        "{{\"metadata\": {{\"total_size\": 366}}, \"weight_map\": {{{}}}}}",
+        entries.join(", ")
+    );
+    std::fs::write(root.join("st/model.safetensors.index.json"), index).unwrap();
+    for no in 0..3u16 {
+        let mut b = Builder::default()
+            .kv_raw(b"split.no", 2, no.to_le_bytes().to_vec())
+            .kv_raw(b"split.count", 2, 3u16.to_le_bytes().to_vec())
+            .kv_raw(b"split.tensors.count", 5, 3i32.to_le_bytes().to_vec());
+        if no == 0 {
+            b = b.kv_str("general.architecture", "llama");
+        }
+        let name = format!("blk.{no}.ffn.weight");
+        b = b.tensor(&name, &[32, 2], 0, &pattern(256, no as u8));
+        std::fs::write(
+            root.join(format!("splits/m-{:05}-of-00003.gguf", no + 1)),
+            b.build(),
+        )
+        .unwrap();
+    }
+}
 
 /// A small model with F32, F16 and Q8_0 tensors and a string-array key.
 pub fn model() -> Vec<u8> {

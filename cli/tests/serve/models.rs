@@ -28,15 +28,41 @@ fn check_tensors(server: &Server, model: &str, file: &Path) {
         String::from_utf8_lossy(&index.body)
     );
     let json: serde_json::Value = serde_json::from_slice(&index.body).unwrap();
-    assert_eq!(json, inspect_json(file), "the schema of inspect --json");
-    let bytes = std::fs::read(file).unwrap();
-    let data_offset = json["data_offset"].as_u64().unwrap() as usize;
+    let mut expected = inspect_json(file);
+    // inspect names a shard by its path beside the one given; the server by its name too.
+    if let Some(files) = expected.get_mut("files").and_then(|f| f.as_array_mut()) {
+        for f in files {
+            let path = PathBuf::from(f["file"].as_str().unwrap());
+            f["file"] = path.file_name().unwrap().to_str().unwrap().into();
+        }
+    }
+    assert_eq!(json, expected, "the schema of inspect --json");
+    // The file and data section of each tensor: the model's own, or its shard's.
+    let file_of = |t: &serde_json::Value| -> (Vec<u8>, usize) {
+        match t["file"].as_str() {
+            Some(name) => {
+                let f = json["files"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|f| f["file"] == name)
+                    .unwrap();
+                let bytes = std::fs::read(file.with_file_name(name)).unwrap();
+                (bytes, f["data_offset"].as_u64().unwrap() as usize)
+            }
+            None => (
+                std::fs::read(file).unwrap(),
+                json["data_offset"].as_u64().unwrap() as usize,
+            ),
+        }
+    };
     for t in json["tensors"].as_array().unwrap() {
         let name = t["name"].as_str().unwrap();
         let (offset, size) = (
             t["offset"].as_u64().unwrap() as usize,
             t["size"].as_u64().unwrap() as usize,
         );
+        let (bytes, data_offset) = file_of(t);
         let want = &bytes[data_offset + offset..data_offset + offset + size];
         let reply = get(&server.url(&format!("/models/{model}/tensors/{name}")), &[]);
         assert_eq!(reply.status, StatusCode::OK, "{name}");
@@ -76,6 +102,57 @@ fn the_index_and_every_tensor_of_a_generated_model() {
         get(&server.url("/models/none.gguf"), &[]).status,
         StatusCode::NOT_FOUND
     );
+}
+
+#[test]
+fn safetensors_files_shard_indexes_and_gguf_splits() {
+    let server = Server::start(&[]);
+    for (model, format, tensors, files) in [
+        ("st/one.safetensors", "safetensors", 3, 1),
+        ("st/model.safetensors.index.json", "safetensors", 5, 2),
+        ("splits/m-00001-of-00003.gguf", "gguf", 3, 3),
+    ] {
+        let path = server.root().join(model);
+        check_tensors(&server, model, &path);
+        let index = get(&server.url(&format!("/models/{model}")), &[]);
+        let json: serde_json::Value = serde_json::from_slice(&index.body).unwrap();
+        assert_eq!(json["format"], format, "{model}");
+        assert_eq!(
+            json["tensors"].as_array().unwrap().len(),
+            tensors,
+            "{model}"
+        );
+        let listed = json["files"].as_array().map_or(1, Vec::len);
+        assert_eq!(listed, files, "{model}");
+    }
+    // safetensors shapes are row-major, as the file has them.
+    let embed = get(&server.url("/models/st/one.safetensors/tensors/embed"), &[]);
+    assert_eq!(embed.header("x-tensor-shape"), "[16,8]");
+    assert_eq!(embed.header("x-tensor-type"), "BF16");
+    // A later split says where the first is; a shard replaced is picked up.
+    let later = get(&server.url("/models/splits/m-00002-of-00003.gguf"), &[]);
+    assert_eq!(later.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let error = String::from_utf8_lossy(&later.body).into_owned();
+    assert!(error.contains("m-00001-of-00003.gguf"), "{error}");
+    let shard = server.root().join("st/model-00002-of-00002.safetensors");
+    let replaced = weightmap_core::testing::SafetensorsBuilder::default()
+        .tensor("head", "F16", &[4, 8], &crate::pattern(64, 9))
+        .tensor("f4", "F4", &[2, 6], &crate::pattern(6, 5))
+        .build();
+    let tmp = shard.with_extension("tmp");
+    std::fs::write(&tmp, &replaced).unwrap();
+    std::fs::rename(&tmp, &shard).unwrap();
+    let head = get(
+        &server.url("/models/st/model.safetensors.index.json/tensors/head"),
+        &[],
+    );
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(head.body, crate::pattern(64, 9));
+    // A shard missing: 422 naming it.
+    std::fs::remove_file(&shard).unwrap();
+    let gone = get(&server.url("/models/st/model.safetensors.index.json"), &[]);
+    assert_eq!(gone.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(String::from_utf8_lossy(&gone.body).contains("model-00002-of-00002"));
 }
 
 #[test]

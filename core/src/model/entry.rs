@@ -62,3 +62,13 @@ impl<'data> ModelEntry<'data> {
         self.offset
     }
 }
+
+impl<'data> From<crate::gguf::MetadataEntry<'data>> for ModelEntry<'data> {
+    fn from(e: crate::gguf::MetadataEntry<'data>) -> Self {
+        ModelEntry {
+            key: e.key(),
+            value: ModelValue::Gguf(e.value()),
+            offset: e.offset(),
+        }
+    }
+}

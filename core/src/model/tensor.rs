@@ -24,6 +24,22 @@ pub struct ModelTensor<'data> {
 }
 
 impl<'data> ModelTensor<'data> {
+    /// A GGUF tensor info as a model tensor of shard 0, for a file whose data section starts
+    /// at `data_offset` (tools that show what could be read of a refused file use it).
+    pub fn of_gguf(info: &crate::gguf::TensorInfo<'data>, data_offset: u64) -> Self {
+        ModelTensor {
+            name: info.name(),
+            dtype: info.ggml_type().into(),
+            dims: Dims::from_ggml(info.shape()),
+            format: Format::Gguf,
+            shard: 0,
+            position: 0,
+            offset: info.offset(),
+            size: info.size(),
+            data_offset,
+        }
+    }
+
     /// The tensor's name.
     pub fn name(&self) -> &'data str {
         self.name

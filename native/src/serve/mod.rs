@@ -33,6 +33,7 @@
 
 mod body;
 mod files;
+mod model_index;
 mod models;
 mod paths;
 pub mod ranges;

@@ -1,56 +1,49 @@
 //! `GET /models/{path}` (the parsed index as the JSON of `inspect --json`) and
 //! `GET /models/{path}/tensors/{name}` (one tensor's bytes, ranges within the tensor).
 //!
-//! A model's index is built the safe way: its header is read into owned memory from the file
-//! opened beneath the root, parsed, and turned into the JSON and a table of tensors; the
-//! header copy is then dropped. Indexes are kept in a small LRU, each with the identity of
-//! the file it describes, and rebuilt when the file changes. Tensor bytes come from the same
-//! mapping cache as `/files/`, and only from a mapping of the very file that was indexed.
+//! `{path}` is a GGUF or safetensors file, the first file of a GGUF split set, or a sharded
+//! safetensors model's `model.safetensors.index.json` (see [`model_index`](super::model_index)).
+//! A model's index is built the safe way: each file's header is read into owned memory from
+//! the file opened beneath the root, parsed, and turned into the JSON and a table of tensors;
+//! the header copies are then dropped. Indexes are kept in a small LRU, each with the
+//! identities of the files it read, and rebuilt when one of them changes. Tensor bytes come
+//! from the same mapping cache as `/files/`, and only from a mapping of the very file that
+//! was indexed.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::num::NonZeroUsize;
-use std::ops::Range;
-use std::path::Path as FsPath;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::files::{etag, http_time, Representation};
+use super::model_index::{build, IndexedFile, ModelIndex};
+use super::Shared;
+use crate::identity::FileIdentity;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use lru::LruCache;
-use weightmap_core::Gguf;
-
-use super::files::{etag, http_time, Representation};
-use super::Shared;
-use crate::error::Error;
-use crate::identity::FileIdentity;
-
-/// The largest header the server reads to index a model (the library's default is 1 GiB):
-/// a request must not make the server read and hold gigabytes.
-const MAX_HEADER: u64 = 256 << 20;
-
-/// What a model request needs of a parsed file.
-#[derive(Debug)]
-pub(crate) struct ModelIndex {
-    /// The JSON of `inspect --json`, rendered once.
-    json: bytes::Bytes,
-    tensors: HashMap<String, TensorEntry>,
-}
-
-#[derive(Debug)]
-struct TensorEntry {
-    ggml_type: &'static str,
-    shape: String,
-    /// The tensor's bytes, as offsets in the file.
-    span: Range<u64>,
-}
 
 /// The outcome of indexing a file: kept for failures too, so that a file that does not parse
 /// is not read again on every request (until it changes).
 #[derive(Debug)]
 struct Outcome {
-    identity: FileIdentity,
+    /// Every file read to build it: the request's first, with its identity then.
+    read: Vec<IndexedFile>,
     index: Result<ModelIndex, String>,
+}
+
+impl Outcome {
+    /// Whether every file read to build it is still the file it was (the request's own file
+    /// is `id` now).
+    fn is_current(&self, state: &Shared, id: &FileIdentity) -> bool {
+        let mut read = self.read.iter();
+        read.next().is_some_and(|first| first.identity == *id)
+            && read.all(|f| {
+                state
+                    .probe(&f.raw)
+                    .is_some_and(|(_, _, now)| now == f.identity)
+            })
+    }
 }
 
 /// Parsed indexes by path, least recently used first out.
@@ -72,77 +65,39 @@ impl Indexes {
     /// and the parse can take milliseconds) and cached, failures included.
     async fn get_or_build(
         self: &Arc<Self>,
-        key: &FsPath,
-        file: File,
-        id: FileIdentity,
+        state: &Arc<Shared>,
+        raw: &str,
+        (key, file, id): (std::path::PathBuf, File, FileIdentity),
     ) -> Arc<Outcome> {
         let cached = self
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
+            .get(&key)
             .cloned();
-        if let Some(outcome) = cached.filter(|o| o.identity == id) {
+        if let Some(outcome) = cached.filter(|o| o.is_current(state, &id)) {
             return outcome;
         }
-        let path = key.to_path_buf();
-        let built = tokio::task::spawn_blocking(move || build(&path, &file, &id))
-            .await
-            .unwrap_or_else(|_| Err("indexing the model failed".into()));
-        let outcome = Arc::new(Outcome {
-            identity: id,
-            index: built,
+        let (shared, raw_owned, path) = (Arc::clone(state), raw.to_owned(), key.clone());
+        let built = tokio::task::spawn_blocking(move || {
+            let (index, read) = build(&shared, &raw_owned, &path, &file, &id);
+            if let Ok(index) = &index {
+                tracing::debug!(path = %path.display(), tensors = index.tensors.len(), files = index.files.len(), "model indexed");
+            }
+            Outcome { read, index }
+        })
+        .await
+        .unwrap_or_else(|_| Outcome {
+            read: Vec::new(),
+            index: Err("indexing the model failed".into()),
         });
+        let outcome = Arc::new(built);
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .put(key.to_path_buf(), Arc::clone(&outcome));
+            .put(key, Arc::clone(&outcome));
         outcome
     }
-}
-
-/// Reads and parses the header of `file`, and keeps what the routes need.
-fn build(key: &FsPath, file: &File, id: &FileIdentity) -> Result<ModelIndex, String> {
-    let (header, index) =
-        crate::header::read_header(key, file, id.size, MAX_HEADER).map_err(|e| match e {
-            // The parser's message, without the server's path to the file.
-            Error::Parse { source, .. } => source.to_string(),
-            Error::HeaderTooLarge { needed, limit, .. } => {
-                format!("the header needs {needed} bytes, more than the {limit} the server reads")
-            }
-            _ => "cannot read the file".to_owned(),
-        })?;
-    let gguf = Gguf::from_header_index(index, &*header).map_err(|e| e.to_string())?;
-    let data_offset = gguf.view().layout().data_offset;
-    let mut tensors = HashMap::new();
-    for t in gguf.tensors() {
-        let span = data_offset
-            .checked_add(t.offset())
-            .and_then(|start| Some(start..start.checked_add(t.size())?))
-            .filter(|span| span.end <= id.size)
-            .ok_or_else(|| {
-                format!(
-                    "tensor {:?} lies outside the file ({} bytes)",
-                    t.name(),
-                    id.size
-                )
-            })?;
-        let shape = format!("{:?}", t.shape()).replace(' ', "");
-        tensors.insert(
-            t.name().to_owned(),
-            TensorEntry {
-                ggml_type: t.ggml_type().name(),
-                shape,
-                span,
-            },
-        );
-    }
-    let json = crate::report::json(crate::report::of_gguf(&gguf, Some(id.size)));
-    tracing::debug!(path = %key.display(), tensors = tensors.len(), "model indexed");
-    Ok(ModelIndex {
-        json: bytes::Bytes::from(json.to_string()),
-        tensors,
-    })
 }
 
 /// `GET /models/{path}` and `GET /models/{path}/tensors/{name}`.
@@ -157,16 +112,18 @@ pub(crate) async fn get(
     // that probe opened is the one indexed.
     let split = rest.match_indices("/tensors/").find_map(|(at, sep)| {
         let found = state.probe(&rest[..at])?;
-        Some((found, &rest[at + sep.len()..]))
+        Some((found, &rest[..at], &rest[at + sep.len()..]))
     });
-    let ((key, file, id), tensor) = match split {
-        Some((found, name)) => (found, Some(name)),
+    let (found, model_path, tensor) = match split {
+        Some((found, path, name)) => (found, path, Some(name)),
         None => match state.resolve(&rest) {
-            Ok(found) => (found, None),
+            Ok(found) => (found, rest.as_str(), None),
             Err(refused) => return refused,
         },
     };
-    let outcome = state.indexes.get_or_build(&key, file, id).await;
+    let key = found.0.clone();
+    let indexes = Arc::clone(&state.indexes);
+    let outcome = indexes.get_or_build(&state, model_path, found).await;
     let index = match &outcome.index {
         Ok(index) => index,
         Err(message) => {
@@ -196,14 +153,18 @@ pub(crate) async fn get(
     let Some(entry) = index.tensors.get(name) else {
         return state.plain(StatusCode::NOT_FOUND, "no such tensor");
     };
-    let mapping = match state.mapping_of(&key, &id) {
+    let Some(file) = index.files.get(entry.file) else {
+        return state.changing();
+    };
+    let (key, id) = (&file.key, &file.identity);
+    let mapping = match state.mapping_of(key, id) {
         Ok(Some(mapping)) => mapping,
         Ok(None) => return state.changing(),
         Err(refused) => return refused,
     };
     let mut extra = Vec::new();
     for (name, value) in [
-        ("x-tensor-type", entry.ggml_type),
+        ("x-tensor-type", entry.dtype),
         ("x-tensor-shape", entry.shape.as_str()),
     ] {
         if let Ok(value) = HeaderValue::from_str(value) {
@@ -213,7 +174,7 @@ pub(crate) async fn get(
     let rep = Representation {
         file: mapping,
         span: entry.span.clone(),
-        etag: etag(&id, &format!("-t{:x}", entry.span.start)),
+        etag: etag(id, &format!("-t{:x}", entry.span.start)),
         last_modified: http_time(id.modified),
         extra,
     };
