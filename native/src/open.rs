@@ -86,25 +86,30 @@ pub unsafe fn open_trusted_with(
     let path = path.as_ref();
     let opener = |p: &Path, format: Option<Format>| -> Result<ModelFile<ModelSource>> {
         let format = match format {
-            Some(format) => format,
+            Some(format) => Some(format),
             None => match peek(p)? {
-                Some(Content::Model(format)) => format,
-                // Let the GGUF parser say what is wrong.
-                _ => Format::Gguf,
+                Some(Content::Model(format)) => Some(format),
+                _ => None,
             },
         };
-        match format {
-            Format::Safetensors => {
-                // SAFETY: the caller of this function promised the file stays unchanged.
-                let map = unsafe { MmapFile::open_with(p, &config.mmap) }?;
-                let source = ModelSource::trusted(map);
-                Safetensors::parse(source)
-                    .map(ModelFile::Safetensors)
-                    .map_err(|e| parse_error(p, e))
-            }
-            // SAFETY: as above.
-            _ => unsafe { ModelSource::open_trusted_with(p, config) }.map(ModelFile::Gguf),
+        if format == Some(Format::Gguf) {
+            // SAFETY: the caller of this function promised the file stays unchanged.
+            return unsafe { ModelSource::open_trusted_with(p, config) }.map(ModelFile::Gguf);
         }
+        // SAFETY: as above.
+        let map = unsafe { MmapFile::open_with(p, &config.mmap) }?;
+        let source = ModelSource::trusted(map);
+        let header = source.header().unwrap_or(&[]);
+        let parsed = match (format, detect(header)) {
+            (Some(Format::Safetensors), Ok(Content::Model(Format::Safetensors))) => {
+                Safetensors::parse(source).map(ModelFile::Safetensors)
+            }
+            // Another format where safetensors was asked for.
+            (Some(_), _) => Err(crate::parser::unknown(header)),
+            // Neither format by its first bytes: the detection's own error.
+            (None, _) => ModelFile::parse(source),
+        };
+        parsed.map_err(|e| parse_error(p, e))
     };
     match peek(path)? {
         Some(Content::ShardIndex) => open_shard_index(path, config.max_header_size, opener),
@@ -145,10 +150,19 @@ where
     let paths = split_paths(path, split)?;
     let mut splits = vec![(name, first)];
     for later in paths.iter().skip(1) {
-        match open(later, Some(Format::Gguf))? {
-            ModelFile::Gguf(gguf) => splits.push((file_name(later), gguf)),
-            _ => return Err(parse_error(later, ParseError::BadMagic { found: [0; 4] })),
+        let ModelFile::Gguf(gguf) = open(later, Some(Format::Gguf))? else {
+            return Err(parse_error(later, ParseError::BadMagic { found: [0; 4] }));
+        };
+        // Each file's own keys, checked here so that the error names that file.
+        match Split::of(&gguf.view()) {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                let key = weightmap_core::Name::new(b"split.no");
+                return Err(parse_error(later, ParseError::SplitKeyMissing { key }));
+            }
+            Err(e) => return Err(parse_error(later, e)),
         }
+        splits.push((file_name(later), gguf));
     }
     Model::from_gguf_splits(splits).map_err(|e| {
         let at = match e {

@@ -4,8 +4,10 @@
 //! compared field by field.
 
 pub mod checksum;
+pub mod fuzz_safetensors;
 pub mod fuzzing;
 pub mod hostile;
+pub mod hostile_safetensors;
 pub mod page_cache;
 #[cfg(feature = "peers")]
 pub mod peers;

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use weightmap_tests::fuzz_safetensors::{check_safetensors, check_shard_index};
 use weightmap_tests::fuzzing::{
     check_every_prefix, check_parse, check_prefix, check_ranges, check_structured,
 };
@@ -34,6 +35,8 @@ fn committed_regressions_pass_every_property() {
         ("prefix", check_prefix),
         ("ranges", check_ranges),
         ("structured", check_structured),
+        ("safetensors", check_safetensors),
+        ("shard_index", check_shard_index),
     ] {
         let n = replay(target, check);
         assert!(n > 0, "no regressions committed for {target}");

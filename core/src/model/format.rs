@@ -46,8 +46,9 @@ pub enum Content {
 /// starts with whitespace).
 ///
 /// - `GGUF` first: GGUF.
-/// - An 8-byte length of at most 100,000,000, then `{` after any JSON whitespace:
-///   safetensors.
+/// - An 8-byte length of 1 to 100,000,000, then `{` after any JSON whitespace, or the first
+///   byte of another JSON value (or of a byte-order mark): safetensors (whose parse says
+///   what is wrong with a header that is not an object).
 /// - `{` after any JSON whitespace: a shard index.
 /// - `{` after any whitespace past the first 8 bytes: safetensors whose length is past the
 ///   cap (parsing it says so).
@@ -75,8 +76,11 @@ pub fn detect(prefix: &[u8]) -> Result<Content> {
         have: prefix.len() as u64,
         within: Name::NONE,
     };
+    let json_start = |b: u8| {
+        matches!(b, b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n' | 0xEF)
+    };
     match (length, after_length) {
-        (Some(n), Some(Some(b'{'))) if n <= MAX_HEADER_SIZE => {
+        (Some(n), Some(Some(b))) if (1..=MAX_HEADER_SIZE).contains(&n) && json_start(b) => {
             return Ok(Content::Model(Format::Safetensors))
         }
         // Only whitespace so far after a plausible length: the header must be read anyway.
