@@ -1,5 +1,6 @@
 """Statistics of float tensors as numpy computes them from the official reader's view of a GGUF
-file: the reference for the browser test's statistics panel.
+file (gguf's GGUFReader) or a safetensors file (safetensors' deserialize): the reference for the
+browser test's statistics panel.
 
 Usage: python tensor_stats.py FILE TENSOR [TENSOR...]
 Prints one JSON object: {name: {count, finite, nan, infinite, min, max, mean, std}}, over the
@@ -11,6 +12,7 @@ import sys
 import numpy as np
 from gguf import GGMLQuantizationType as Q
 from gguf import GGUFReader
+from safetensors import deserialize
 
 
 def values(t):
@@ -23,14 +25,43 @@ def values(t):
     raise SystemExit(f"{t.name} is {t.tensor_type.name}, not a float tensor")
 
 
+def bf16(raw):
+    bits = raw.view(np.uint16).astype(np.uint32) << 16
+    return bits.view(np.float32).astype(np.float64).ravel()
+
+
+SAFETENSORS = {"F32": np.float32, "F16": np.float16, "F64": np.float64}
+
+
+def safetensors_values(path, names):
+    """name -> float64 values of the float tensors `names`, from the official safetensors reader."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    out = {}
+    for name, t in deserialize(raw):
+        if name not in names:
+            continue
+        data = np.frombuffer(bytes(t["data"]), dtype=np.uint8)
+        if t["dtype"] == "BF16":
+            out[name] = bf16(data)
+        elif t["dtype"] in SAFETENSORS:
+            out[name] = data.view(SAFETENSORS[t["dtype"]]).astype(np.float64).ravel()
+    return out
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
-    reader = GGUFReader(sys.argv[1])
-    by_name = {t.name: t for t in reader.tensors}
+    with open(sys.argv[1], "rb") as f:
+        gguf = f.read(4) == b"GGUF"
+    if gguf:
+        reader = GGUFReader(sys.argv[1])
+        by_name = {t.name: values(t) for t in reader.tensors if t.name in sys.argv[2:]}
+    else:
+        by_name = safetensors_values(sys.argv[1], sys.argv[2:])
     out = {}
     for name in sys.argv[2:]:
-        v = values(by_name[name])
+        v = by_name[name]
         finite = v[np.isfinite(v)]
         out[name] = {
             "count": int(v.size),

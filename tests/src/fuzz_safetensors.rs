@@ -39,8 +39,12 @@ pub fn check_safetensors(data: &[u8]) {
         (Ok(model), Ok(reference)) => {
             assert_eq!(model.tensor_count(), reference.len());
             for t in model.tensors() {
-                let view = model.tensor_view(&t).expect("a parsed tensor's bytes are at hand");
-                let r = reference.tensor(t.name()).expect("the reference has the tensor");
+                let view = model
+                    .tensor_view(&t)
+                    .expect("a parsed tensor's bytes are at hand");
+                let r = reference
+                    .tensor(t.name())
+                    .expect("the reference has the tensor");
                 assert_eq!(view.bytes(), r.data(), "{}", t.name());
                 assert_eq!(t.dtype().name(), r.dtype().to_string());
                 let shape: Vec<u64> = r.shape().iter().map(|&d| d as u64).collect();
@@ -48,7 +52,10 @@ pub fn check_safetensors(data: &[u8]) {
             }
             visit(model);
         }
-        (Err(e), Ok(_)) => assert!(stricter(e), "the reference accepts what weightmap refuses: {e}"),
+        (Err(e), Ok(_)) => assert!(
+            stricter(e),
+            "the reference accepts what weightmap refuses: {e}"
+        ),
         (Ok(_), Err(e)) => panic!("weightmap accepts what the reference refuses: {e}"),
         (Err(e), Err(_)) => assert!(!e.to_string().is_empty()),
     }
@@ -70,9 +77,13 @@ fn visit(model: &Model<&[u8]>) {
         // Typed copies read any tensor of their type; small ones only (the budget).
         if t.size() <= 1 << 16 {
             match t.dtype() {
-                TensorType::F32 => assert_eq!(view.to_vec::<f32>().unwrap().len() as u64, t.n_elements()),
+                TensorType::F32 => {
+                    assert_eq!(view.to_vec::<f32>().unwrap().len() as u64, t.n_elements())
+                }
                 TensorType::U8 => assert_eq!(view.to_vec::<u8>().unwrap(), view.bytes()),
-                TensorType::I64 => assert_eq!(view.to_vec::<i64>().unwrap().len() as u64, t.n_elements()),
+                TensorType::I64 => {
+                    assert_eq!(view.to_vec::<i64>().unwrap().len() as u64, t.n_elements())
+                }
                 _ => {}
             }
         }
@@ -114,9 +125,13 @@ pub fn check_shard_index(data: &[u8]) {
     let Ok(index) = ShardIndex::parse(data) else {
         return;
     };
-    let json: serde_json::Value = serde_json::from_slice(data).expect("serde_json reads a parsed index");
+    let json: serde_json::Value =
+        serde_json::from_slice(data).expect("serde_json reads a parsed index");
     let map = json["weight_map"].as_object().expect("a weight map");
-    let listed: BTreeMap<&str, &str> = map.iter().map(|(k, v)| (k.as_str(), v.as_str().unwrap())).collect();
+    let listed: BTreeMap<&str, &str> = map
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str().unwrap()))
+        .collect();
     // serde_json keeps the last of two equal keys; a parsed index has none.
     assert_eq!(listed.len(), index.len());
     for (name, shard) in index.entries() {

@@ -48,8 +48,16 @@ fn the_committed_corpus_matches_its_generator() {
             std::fs::write(&path, &h.bytes).unwrap();
         }
         let committed = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert!(committed == h.bytes, "{} differs from its generator", path.display());
-        let reference = if h.reference_accepts { "accepts" } else { "refuses" };
+        assert!(
+            committed == h.bytes,
+            "{} differs from its generator",
+            path.display()
+        );
+        let reference = if h.reference_accepts {
+            "accepts"
+        } else {
+            "refuses"
+        };
         manifest.push_str(&format!(
             "{}.safetensors\t{}\t{reference}\t{}\n",
             h.name, h.expected, h.why
@@ -61,7 +69,11 @@ fn the_committed_corpus_matches_its_generator() {
     }
     assert_eq!(std::fs::read_to_string(&manifest_path).unwrap(), manifest);
     let on_disk = std::fs::read_dir(dir()).unwrap().count();
-    assert_eq!(on_disk, files.len() + 1, "stray files in tests/hostile-safetensors/");
+    assert_eq!(
+        on_disk,
+        files.len() + 1,
+        "stray files in tests/hostile-safetensors/"
+    );
 }
 
 #[test]
@@ -72,7 +84,12 @@ fn each_file_gives_its_error_every_way() {
         let bytes = std::fs::read(&path).unwrap();
         let parsed = Model::parse(bytes.as_slice());
         if outcome(&parsed) != h.expected {
-            wrong.push(format!("{}: expected {}, got {:?}", h.name, h.expected, parsed.err()));
+            wrong.push(format!(
+                "{}: expected {}, got {:?}",
+                h.name,
+                h.expected,
+                parsed.err()
+            ));
             continue;
         }
         if let Err(e) = &parsed {
@@ -100,7 +117,12 @@ fn each_file_gives_its_error_every_way() {
         assert_eq!(outcome(&trusted), h.expected, "{} (trusted)", h.name);
         weightmap_tests::fuzz_safetensors::check_safetensors(&bytes);
     }
-    assert!(wrong.is_empty(), "{} files gave the wrong outcome:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} files gave the wrong outcome:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 }
 
 #[test]
@@ -111,9 +133,12 @@ fn the_reference_agrees_except_where_weightmap_is_stricter() {
     let files = corpus();
     let paths: Vec<PathBuf> = files.iter().map(|h| path_of(h.name)).collect();
     let args: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
-    let verdicts: serde_json::Value =
-        serde_json::from_str(&run_script(&python, "dump_safetensors.py", &[&[Path::new("--verdict")], &args[..]].concat()))
-            .unwrap();
+    let verdicts: serde_json::Value = serde_json::from_str(&run_script(
+        &python,
+        "dump_safetensors.py",
+        &[&[Path::new("--verdict")], &args[..]].concat(),
+    ))
+    .unwrap();
     let mut disagree = Vec::new();
     for (h, verdict) in files.iter().zip(verdicts.as_array().unwrap()) {
         let accepts = verdict["ok"].as_bool().unwrap();
@@ -129,9 +154,17 @@ fn the_reference_agrees_except_where_weightmap_is_stricter() {
         // does weightmap. Only the documented stricter cases refuse what it accepts.
         let ours_accept = h.expected == "Ok";
         if ours_accept {
-            assert!(h.reference_accepts, "{}: weightmap accepts what the reference refuses", h.name);
+            assert!(
+                h.reference_accepts,
+                "{}: weightmap accepts what the reference refuses",
+                h.name
+            );
         } else if h.reference_accepts {
-            assert!(h.why.starts_with("stricter"), "{}: refused without a reason", h.name);
+            assert!(
+                h.why.starts_with("stricter"),
+                "{}: refused without a reason",
+                h.name
+            );
         }
     }
     assert!(disagree.is_empty(), "{}", disagree.join("\n"));

@@ -1,6 +1,7 @@
 // The demo page end to end in real headless Chromium (Debian's /usr/bin/chromium, driven by
 // playwright-core). For a generated GGUF file of over 1 GiB (sparse tensor data, header by the
-// official writer) and the real Gemma 3 270M model:
+// official writer), the real Gemma 3 270M model, and a safetensors model written by the
+// official safetensors writer (its 32 MiB embedding never read):
 //   - the page shows the metadata and tensor table `weightmap inspect --json` prints,
 //   - fewer than 16 MiB were read from the file (every Blob read is counted in the page),
 //   - sorting by size and filtering by name work,
@@ -240,6 +241,8 @@ async function main() {
   const gemma = resolve(ROOT, "target/fixtures/gemma-3-270m-q4_k_m.gguf");
   mkdirSync(resolve(ROOT, "target/fixtures"), { recursive: true });
   run(PYTHON, [resolve(ROOT, "tests/py/fetch_gemma.py"), gemma]);
+  const st = resolve(OUT, "model.safetensors");
+  run(PYTHON, [resolve(ROOT, "tests/py/browser_safetensors.py"), st]);
 
   const { server, url } = await serve();
   for (const path of ["/..%2f..%2fCargo.toml", "/%2e%2e/%2e%2e/Cargo.toml", "/../../Cargo.toml", "/%E0%A4%A"]) {
@@ -252,7 +255,12 @@ async function main() {
   try {
     await checkModel(browser, url, sparse, "sparse-1gib", ["blk.3.ffn_up.weight", "blk.0.ffn_norm.weight", "rope_freqs.weight", "output.weight"]);
     await checkModel(browser, url, gemma, "gemma-3-270m", ["output_norm.weight", "blk.0.attn_norm.weight"]);
-    await checkRefused(browser, url, "not-gguf.bin", Buffer.from("this is not a model file at all"), /not a GGUF file/);
+    await checkModel(browser, url, st, "safetensors", ["model.norm.weight", "model.layers.0.mlp.down_proj.weight", "model.layers.0.self_attn.q_proj.weight", "lm_head.weight"]);
+    await checkRefused(browser, url, "not-gguf.bin", Buffer.from("this is not a model file at all"), /not a GGUF or safetensors file/);
+    const stHeader = Buffer.from(execFileSync("head", ["-c", "300", st]));
+    await checkRefused(browser, url, "truncated.safetensors", stHeader, /truncated/);
+    const badJson = Buffer.concat([Buffer.from([9, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('{"w": [1]}'.slice(0, 9))]);
+    await checkRefused(browser, url, "bad-header.safetensors", badJson, /JSON header/);
     const header = Buffer.from(execFileSync("head", ["-c", "1000", resolve(ROOT, "samples/tiny-llama.gguf")]));
     await checkRefused(browser, url, "truncated.gguf", header, /truncated/);
   } finally {

@@ -1,4 +1,5 @@
-//! GGUF values, tensor infos and statistics as plain JavaScript values.
+//! Metadata values (GGUF's typed ones, safetensors' strings), tensor infos and statistics as
+//! plain JavaScript values.
 //!
 //! Numbers follow one rule: a GGUF 64-bit integer (UINT64, INT64) is a `BigInt` whatever its
 //! value, so its type survives; every other number is a JS number. Offsets, sizes and shape
@@ -10,7 +11,7 @@ use js_sys::{
     Int32Array, Int8Array, Object, Uint16Array, Uint32Array, Uint8Array,
 };
 use wasm_bindgen::prelude::*;
-use weightmap_core::{Array as GgufArray, MetadataEntry, TensorInfo, Value, ValueType};
+use weightmap_core::{Array as GgufArray, ModelEntry, ModelTensor, ModelValue, Value, ValueType};
 
 use crate::Stats;
 
@@ -204,35 +205,44 @@ pub(crate) fn object<'a>(fields: impl IntoIterator<Item = (&'a str, JsValue)>) -
 
 /// `{key, type, value}` for one entry; with `head`, an array's value is
 /// `{type, len, head}` (its element type, length and first `head` elements), the shape
-/// `weightmap inspect --json` prints.
-pub(crate) fn entry(e: &MetadataEntry<'_>, head_len: Option<u64>) -> Object {
+/// `weightmap inspect --json` prints. A safetensors value is a string of type `STRING`.
+pub(crate) fn entry(e: &ModelEntry<'_>, head_len: Option<u64>) -> Object {
     let v = e.value();
-    let shown = match (&v, head_len) {
-        (Value::Array(a), Some(n)) => object([
+    let shown = match (v.as_gguf(), head_len) {
+        (Some(Value::Array(a)), Some(n)) => object([
             ("type", a.element_type().name().into()),
             ("len", js_u64(a.len())),
-            ("head", head(a, n)),
+            ("head", head(&a, n)),
         ])
         .into(),
-        _ => value(&v),
+        _ => model_value(&v),
     };
     object([
         ("key", e.key().into()),
-        ("type", e.value_type().name().into()),
+        ("type", v.type_name().into()),
         ("value", shown),
     ])
 }
 
-/// `{name, type, shape, offset, size}`: shape in GGUF order (`ne[0]` first), offset relative
-/// to the data section, as `weightmap inspect --json` prints them.
-pub(crate) fn tensor(t: &TensorInfo<'_>) -> Object {
+/// A metadata value of either format as a JS value; arrays whole.
+pub(crate) fn model_value(v: &ModelValue<'_>) -> JsValue {
+    match v.as_gguf() {
+        Some(v) => value(&v),
+        None => v.as_str().unwrap_or("").into(),
+    }
+}
+
+/// `{name, type, shape, offset, size}`: shape in the file's order (GGUF's `ne[0]` first,
+/// safetensors' row-major), offset relative to the data section, as `weightmap inspect
+/// --json` prints them.
+pub(crate) fn tensor(t: &ModelTensor<'_>) -> Object {
     let shape = Array::new();
-    for &d in t.shape() {
+    for d in t.file_shape() {
         shape.push(&js_u64(d));
     }
     object([
         ("name", t.name().into()),
-        ("type", t.ggml_type().name().into()),
+        ("type", t.dtype().name().into()),
         ("shape", shape.into()),
         ("offset", js_u64(t.offset())),
         ("size", js_u64(t.size())),

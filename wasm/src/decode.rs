@@ -3,17 +3,17 @@
 use std::fmt;
 
 use half::{bf16, f16};
-use weightmap_core::{Endian, GgmlType};
+use weightmap_core::{Endian, TensorType};
 
 /// Why bytes could not be decoded as `f32`s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecodeError {
     /// Only F32, F16, BF16 and F64 tensors convert to `f32`.
-    NotFloat(GgmlType),
+    NotFloat(TensorType),
     /// The bytes are not a whole number of elements of the type.
     PartialElement {
         /// The tensor's type.
-        ggml_type: GgmlType,
+        dtype: TensorType,
         /// The bytes given.
         len: usize,
     },
@@ -39,10 +39,10 @@ impl fmt::Display for DecodeError {
                 "a {} tensor does not convert to f32 (F32, F16, BF16 and F64 do)",
                 t.name()
             ),
-            DecodeError::PartialElement { ggml_type, len } => write!(
+            DecodeError::PartialElement { dtype, len } => write!(
                 f,
                 "{len} bytes are not a whole number of {} elements",
-                ggml_type.name()
+                dtype.name()
             ),
             DecodeError::WrongLength { expected, actual } => {
                 write!(f, "the tensor has {expected} bytes but {actual} were given")
@@ -56,13 +56,13 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-/// The elements of a floating-point tensor stored as `ggml_type` in `endian` byte order, as
+/// The elements of a floating-point tensor stored as `dtype` in `endian` byte order, as
 /// `f32`s (F64 values are rounded; F16 and BF16 widen exactly).
 ///
 /// ```
-/// use weightmap_core::{Endian, GgmlType};
+/// use weightmap_core::{Endian, TensorType};
 /// let bytes = [0x00, 0x3c, 0x00, 0xc0]; // F16 1.0 and -2.0, little-endian
-/// let values = weightmap_wasm::decode_f32(GgmlType::F16, Endian::Little, &bytes)?;
+/// let values = weightmap_wasm::decode_f32(TensorType::F16, Endian::Little, &bytes)?;
 /// assert_eq!(values, [1.0, -2.0]);
 /// # Ok::<(), weightmap_wasm::DecodeError>(())
 /// ```
@@ -71,19 +71,19 @@ impl std::error::Error for DecodeError {}
 /// [`DecodeError::NotFloat`] for other types, [`DecodeError::PartialElement`] when `bytes`
 /// is not a whole number of elements, [`DecodeError::OutOfMemory`].
 pub fn decode_f32(
-    ggml_type: GgmlType,
+    dtype: TensorType,
     endian: Endian,
     bytes: &[u8],
 ) -> Result<Vec<f32>, DecodeError> {
-    let width = match ggml_type {
-        GgmlType::F32 => 4,
-        GgmlType::F16 | GgmlType::BF16 => 2,
-        GgmlType::F64 => 8,
+    let width = match dtype {
+        TensorType::F32 => 4,
+        TensorType::F16 | TensorType::BF16 => 2,
+        TensorType::F64 => 8,
         other => return Err(DecodeError::NotFloat(other)),
     };
     if bytes.len() % width != 0 {
         return Err(DecodeError::PartialElement {
-            ggml_type,
+            dtype,
             len: bytes.len(),
         });
     }
@@ -112,7 +112,7 @@ pub fn decode_f32(
             v as f32
         })),
         _ => {
-            let bf = ggml_type == GgmlType::BF16;
+            let bf = dtype == TensorType::BF16;
             out.extend(bytes.chunks_exact(2).map(|c| {
                 let bits = if big {
                     u16::from_be_bytes([c[0], c[1]])
@@ -138,24 +138,24 @@ mod tests {
     fn every_float_type_in_both_byte_orders() {
         let want = [1.5f32, -0.25, 0.0, 65504.0];
         type Encode = fn(f32) -> Vec<u8>;
-        let cases: [(GgmlType, Encode, Encode); 4] = [
+        let cases: [(TensorType, Encode, Encode); 4] = [
             (
-                GgmlType::F32,
+                TensorType::F32,
                 |v| v.to_le_bytes().to_vec(),
                 |v| v.to_be_bytes().to_vec(),
             ),
             (
-                GgmlType::F16,
+                TensorType::F16,
                 |v| f16::from_f32(v).to_le_bytes().to_vec(),
                 |v| f16::from_f32(v).to_be_bytes().to_vec(),
             ),
             (
-                GgmlType::BF16,
+                TensorType::BF16,
                 |v| bf16::from_f32(v).to_le_bytes().to_vec(),
                 |v| bf16::from_f32(v).to_be_bytes().to_vec(),
             ),
             (
-                GgmlType::F64,
+                TensorType::F64,
                 |v| f64::from(v).to_le_bytes().to_vec(),
                 |v| f64::from(v).to_be_bytes().to_vec(),
             ),
@@ -164,7 +164,7 @@ mod tests {
             let expect: Vec<f32> = want
                 .iter()
                 .map(|&v| {
-                    if t == GgmlType::BF16 {
+                    if t == TensorType::BF16 {
                         bf16::from_f32(v).to_f32()
                     } else {
                         v
@@ -185,19 +185,19 @@ mod tests {
     #[test]
     fn other_types_and_ragged_bytes_are_errors() {
         assert_eq!(
-            decode_f32(GgmlType::Q4_K, Endian::Little, &[0; 144]),
-            Err(DecodeError::NotFloat(GgmlType::Q4_K))
+            decode_f32(TensorType::Q4_K, Endian::Little, &[0; 144]),
+            Err(DecodeError::NotFloat(TensorType::Q4_K))
         );
         assert_eq!(
-            decode_f32(GgmlType::F16, Endian::Little, &[0; 3]),
+            decode_f32(TensorType::F16, Endian::Little, &[0; 3]),
             Err(DecodeError::PartialElement {
-                ggml_type: GgmlType::F16,
+                dtype: TensorType::F16,
                 len: 3
             })
         );
-        assert!(decode_f32(GgmlType::I32, Endian::Little, &[]).is_err());
+        assert!(decode_f32(TensorType::I32, Endian::Little, &[]).is_err());
         assert_eq!(
-            decode_f32(GgmlType::F32, Endian::Little, &[]).unwrap(),
+            decode_f32(TensorType::F32, Endian::Little, &[]).unwrap(),
             [0f32; 0]
         );
     }

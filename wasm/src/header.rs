@@ -1,11 +1,15 @@
-//! `HeaderParser`: the header of a file read chunk by chunk, each byte parsed once.
+//! `HeaderParser`: the header of a file of either format read chunk by chunk: a GGUF header
+//! parsed once as the chunks come, a safetensors header once its 8 + N bytes are in.
 
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
-use weightmap_core::{Error, Gguf, GgufIndex, IndexBuilder, ModelData};
+use weightmap_core::gguf::{Gguf, GgufIndex, IndexBuilder};
+use weightmap_core::safetensors::{Safetensors, SafetensorsIndex};
+use weightmap_core::{detect, Content, Error, Format, ModelData, ModelFile as CoreFile};
 
-use crate::api::{js_error, GgufFile};
+use crate::api::js_error;
 use crate::convert::js_u64;
+use crate::model::ModelFile;
 use crate::HeapData;
 
 /// Parses a file's header from the chunks a reader appends, resuming where it stopped: the way
@@ -18,7 +22,7 @@ use crate::HeapData;
 ///   const from = parser.length, to = parser.nextReadEnd(blob.size); // throws if truncated
 ///   done = parser.push(new Uint8Array(await blob.slice(from, to).arrayBuffer()));
 /// }
-/// const header = parser.finish(); // a GgufFile without tensor data
+/// const header = parser.finish(); // a ModelFile without tensor data
 /// ```
 #[wasm_bindgen]
 #[derive(Default)]
@@ -33,8 +37,14 @@ pub struct HeaderParser {
 enum State {
     #[default]
     Reading,
-    Done(GgufIndex),
+    Done(Parsed),
     Failed,
+}
+
+/// A header of either format, parsed.
+enum Parsed {
+    Gguf(GgufIndex),
+    Safetensors(SafetensorsIndex),
 }
 
 #[wasm_bindgen]
@@ -60,7 +70,7 @@ impl HeaderParser {
         }
         let more = usize::try_from(chunk.length()).map_err(js_error)?;
         chunk.copy_to(self.data.extend(more).map_err(js_error)?);
-        match self.builder.parse(self.data.bytes()) {
+        match self.parse() {
             Ok(index) => {
                 self.state = State::Done(index);
                 self.needed = 0;
@@ -74,6 +84,15 @@ impl HeaderParser {
                 self.state = State::Failed;
                 Err(js_error(e))
             }
+        }
+    }
+
+    /// The format of the file (`"gguf"`, `"safetensors"`), once its first bytes tell it.
+    #[wasm_bindgen(getter)]
+    pub fn format(&self) -> Option<String> {
+        match detect(self.data.bytes()) {
+            Ok(Content::Model(f)) => Some(f.name().to_owned()),
+            _ => None,
         }
     }
 
@@ -115,19 +134,45 @@ impl HeaderParser {
         self.data.len() as f64
     }
 
-    /// The parsed header as a `GgufFile` (without tensor data: `tensorRange` and `decodeF32`
-    /// read tensors). The parser is consumed.
+    /// The parsed header as a `ModelFile` (without tensor data: `tensorRange` and
+    /// `decodeF32` read tensors). The parser is consumed.
     ///
     /// @throws {Error} if `push` has not returned `true`
-    pub fn finish(self) -> Result<GgufFile, JsValue> {
+    pub fn finish(self) -> Result<ModelFile, JsValue> {
         match self.state {
-            State::Done(index) => {
+            State::Done(Parsed::Gguf(index)) => {
                 let gguf = Gguf::from_header_index(index, self.data).map_err(js_error)?;
-                Ok(GgufFile::from_gguf(gguf))
+                Ok(ModelFile::from_file(CoreFile::Gguf(gguf)))
+            }
+            State::Done(Parsed::Safetensors(index)) => {
+                let st = Safetensors::from_header_index(index, self.data).map_err(js_error)?;
+                Ok(ModelFile::from_file(CoreFile::Safetensors(st)))
             }
             _ => Err(js_error(
                 "the header is not complete: push more bytes until push returns true",
             )),
+        }
+    }
+}
+
+impl HeaderParser {
+    /// Parses the bytes pushed so far: GGUF's builder goes on where it stopped; a safetensors
+    /// header is parsed once all of it is in (the parser asks for 8, then 8 + N bytes).
+    fn parse(&mut self) -> Result<Parsed, Error> {
+        let bytes = self.data.bytes();
+        match detect(bytes)? {
+            Content::Model(Format::Safetensors) => {
+                SafetensorsIndex::parse_header(bytes).map(Parsed::Safetensors)
+            }
+            Content::Model(_) => self.builder.parse(bytes).map(Parsed::Gguf),
+            // A shard index names other files: nothing to parse here.
+            _ => {
+                let mut found = [0u8; 8];
+                for (d, s) in found.iter_mut().zip(bytes) {
+                    *d = *s;
+                }
+                Err(Error::UnknownFormat { found })
+            }
         }
     }
 }

@@ -1,4 +1,4 @@
-//! weightmap's GGUF parser in the browser and in Node, through WebAssembly.
+//! weightmap's GGUF and safetensors parsers in the browser and in Node, through WebAssembly.
 //!
 //! The same parser native engines use ([`weightmap_core`]), over [`HeapData`] (bytes in the
 //! module's memory), with a `wasm-bindgen` API shaped for JavaScript:
@@ -7,13 +7,14 @@
 //! import init, { GgufFile, HeaderParser, tensorStats } from "./pkg/weightmap_wasm.js";
 //! await init();
 //!
-//! // A whole file in memory:
+//! // A whole file in memory (ModelFile reads GGUF and safetensors; GgufFile only GGUF):
 //! const gguf = new GgufFile(new Uint8Array(await file.arrayBuffer()));
 //! gguf.metadata();          // {"general.architecture": "llama", "llama.block_count": 32, ...}
 //! gguf.tensors();           // [{name, type, shape, offset, size}, ...]
 //! gguf.tensorF32("output_norm.weight"); // Float32Array (F32, F16, BF16 and F64 tensors)
 //!
-//! // Only the header of a 10 GB file: read what the parser asks for, chunk by chunk.
+//! // Only the header of a 10 GB file of either format: read what the parser asks for, chunk
+//! // by chunk (finish gives a ModelFile; header.format is "gguf" or "safetensors").
 //! const parser = new HeaderParser();
 //! for (let done = false; !done; ) {
 //!   const from = parser.length, to = parser.nextReadEnd(file.size); // throws if truncated
@@ -46,11 +47,13 @@ mod convert;
 mod decode;
 mod header;
 mod heap;
+mod model;
 mod stats;
 
 pub use api::{parse_header, tensor_stats, GgufFile};
 pub use decode::{decode_f32, DecodeError};
 pub use header::HeaderParser;
 pub use heap::{HeapData, OutOfMemory};
+pub use model::ModelFile;
 pub use stats::{Stats, MAX_BINS};
 pub use weightmap_core as core;

@@ -8,7 +8,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
 use weightmap_core::testing::Builder;
 use weightmap_core::{Endian, Gguf};
-use weightmap_wasm::{parse_header, tensor_stats, GgufFile, HeaderParser};
+use weightmap_wasm::{parse_header, tensor_stats, GgufFile, HeaderParser, ModelFile};
 
 /// Written by the official gguf writer (gguf 0.19.0): F32, F16, Q8_0 and Q4_K tensors.
 const TINY: &[u8] = include_bytes!("../../samples/tiny-llama.gguf");
@@ -247,8 +247,11 @@ fn malformed_files_are_errors_with_the_parser_text() {
             .unwrap(),
     );
     assert!(err.contains("not a GGUF file"), "{err}");
-    let err = message(parse_header(&Uint8Array::from(&b"NOPE"[..])).unwrap_err());
-    assert!(!err.is_empty());
+    // 4 bytes do not tell the format yet; 9 do.
+    let short = parse_header(&Uint8Array::from(&b"NOPE"[..])).unwrap();
+    assert_eq!(num(&short, "needed"), 9.0);
+    let err = message(parse_header(&Uint8Array::from(&b"NOPE, not a model"[..])).unwrap_err());
+    assert!(err.contains("not a GGUF or safetensors file"), "{err}");
     // A whole-file parse of a prefix is refused: its tensors are not all there.
     let err = GgufFile::new(&Uint8Array::from(&TINY[..TINY.len() - 1]))
         .err()
@@ -406,6 +409,107 @@ fn next_read_end_asks_for_what_is_needed_and_refuses_short_files() {
     let mut empty = HeaderParser::new();
     assert_eq!(empty.next_read_end(0.0).unwrap(), 0.0);
     assert!(!empty.push(&Uint8Array::new_with_length(0)).unwrap());
-    assert!(message(empty.next_read_end(0.0).unwrap_err()).contains("needs 24 bytes"));
+    // 9 bytes tell the format (GGUF's magic, or safetensors' length and first JSON byte).
+    assert!(message(empty.next_read_end(0.0).unwrap_err()).contains("needs 9 bytes"));
     assert!(empty.next_read_end(f64::NAN).is_err());
+}
+
+/// A safetensors file with F32, BF16, I64 and F4 tensors and metadata.
+fn safetensors_file() -> Vec<u8> {
+    let f32s: Vec<u8> = [1.5f32, -2.0, 0.25, 8.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let bf16s: Vec<u8> = [1.0f32, -0.5]
+        .iter()
+        .flat_map(|v| bf16::from_f32(*v).to_le_bytes())
+        .collect();
+    weightmap_core::testing::SafetensorsBuilder::default()
+        .meta("format", "pt")
+        .tensor("w", "F32", &[2, 2], &f32s)
+        .tensor("b", "BF16", &[2], &bf16s)
+        .tensor("ids", "I64", &[1], &7i64.to_le_bytes())
+        .tensor("packed", "F4", &[4], &[0x12, 0x34])
+        .build()
+}
+
+#[wasm_bindgen_test]
+fn safetensors_files_read_through_the_same_api() {
+    let bytes = safetensors_file();
+    let file = ModelFile::new(&Uint8Array::from(&bytes[..])).unwrap();
+    assert_eq!(file.format(), "safetensors");
+    assert_eq!((file.version(), file.alignment()), (None, None));
+    assert_eq!(file.tensor_count(), 4);
+    assert_eq!(file.metadata_count(), 1);
+    assert_eq!(get(&file.metadata().into(), "format"), "pt");
+    let entry = file.metadata_entries(Some(8)).get(0);
+    assert_eq!(
+        (get(&entry, "type"), get(&entry, "value")),
+        ("STRING".into(), "pt".into())
+    );
+    let tensors = file.tensors();
+    let w = tensors.get(0);
+    assert_eq!(get(&w, "name"), "w");
+    assert_eq!(get(&w, "type"), "F32");
+    let shape: Array = get(&w, "shape").into();
+    assert_eq!(
+        (shape.get(0).as_f64(), shape.get(1).as_f64()),
+        (Some(2.0), Some(2.0)),
+        "row-major"
+    );
+    assert_eq!(
+        file.tensor_f32("w").unwrap().to_vec(),
+        [1.5, -2.0, 0.25, 8.0]
+    );
+    assert_eq!(file.tensor_f32("b").unwrap().to_vec(), [1.0, -0.5]);
+    let err = message(file.tensor_f32("ids").unwrap_err());
+    assert!(err.contains("I64"), "{err}");
+    assert_eq!(file.tensor_bytes("packed").unwrap().to_vec(), [0x12, 0x34]);
+    let range = file.tensor_range("w").unwrap();
+    assert_eq!(num(&range, "end") - num(&range, "start"), 16.0);
+    // GgufFile is GGUF's only.
+    assert!(GgufFile::new(&Uint8Array::from(&bytes[..])).is_err());
+    // And ModelFile reads GGUF too.
+    let gguf = ModelFile::new(&Uint8Array::from(TINY)).unwrap();
+    assert_eq!((gguf.format(), gguf.version()), ("gguf".into(), Some(3)));
+}
+
+#[wasm_bindgen_test]
+fn safetensors_headers_read_in_chunks_or_by_parse_header() {
+    let bytes = safetensors_file();
+    let data_offset = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    for chunk in [1, 3, 8, 50, bytes.len()] {
+        let mut parser = HeaderParser::new();
+        let mut at = 0;
+        loop {
+            let end = (at + chunk).min(bytes.len());
+            if parser.push(&Uint8Array::from(&bytes[at..end])).unwrap() {
+                assert!(end >= data_offset, "chunk {chunk}");
+                break;
+            }
+            assert!(parser.needed().as_f64().unwrap() as usize > end);
+            at = end;
+        }
+        assert_eq!(parser.format().as_deref(), Some("safetensors"));
+        let file = parser.finish().unwrap();
+        assert_eq!(file.tensor_count(), 4, "chunk {chunk}");
+    }
+    // parseHeader asks for 8 bytes, then for the whole header.
+    let mut have = 0;
+    let mut asked = Vec::new();
+    let header = loop {
+        let result = parse_header(&Uint8Array::from(&bytes[..have])).unwrap();
+        let needed = get(&result, "needed");
+        if needed.is_undefined() {
+            break get(&result, "file");
+        }
+        have = needed.as_f64().unwrap() as usize;
+        asked.push(have);
+    };
+    assert_eq!(asked.last(), Some(&data_offset));
+    assert_eq!(get(&header, "format"), "safetensors");
+    assert!(get(&header, "hasTensorData").is_falsy());
+    let bad = weightmap_core::testing::SafetensorsBuilder::raw("[1]", &[]);
+    let err = message(parse_header(&Uint8Array::from(&bad[..])).unwrap_err());
+    assert!(err.contains("JSON header"), "{err}");
 }

@@ -1,6 +1,6 @@
-// The demo page: choose or drop a GGUF file; its header is parsed by weightmap-core in
-// WebAssembly and shown (metadata, tensor table, totals by type); clicking a float tensor reads
-// only that tensor's bytes and shows its statistics and histogram.
+// The demo page: choose or drop a GGUF or safetensors file; its header is parsed by
+// weightmap-core in WebAssembly and shown (metadata, tensor table, totals by type); clicking a
+// float tensor reads only that tensor's bytes and shows its statistics and histogram.
 import init, { tensorStats } from "./pkg/weightmap_wasm.js";
 import { ModelReader } from "./reader.js";
 
@@ -95,16 +95,20 @@ async function openFile(file) {
 }
 
 function render(header, file) {
+  const gguf = header.format === "gguf";
   const fields = [
     ["file", `${file.name} (${exact(file.size)} bytes)`],
-    ["GGUF version", header.version],
-    ["architecture", header.architecture ?? "(none)"],
-    ["alignment", header.alignment],
+    ["format", gguf ? `GGUF v${header.version}` : "safetensors"],
+    ...(gguf
+      ? [["architecture", header.architecture ?? "(none)"], ["alignment", header.alignment]]
+      : [["JSON header", `${exact(Number(header.dataOffset) - 8)} bytes`]]),
     ["data offset", exact(header.dataOffset)],
     ["tensor data", `${exact(Number(header.requiredLength) - Number(header.dataOffset))} bytes`],
   ];
   if (header.requiredLength > file.size) {
     fields.push(["warning", `the tensors need ${exact(header.requiredLength)} bytes; the file is shorter`]);
+  } else if (!gguf && header.requiredLength < file.size) {
+    fields.push(["warning", `${exact(file.size - Number(header.requiredLength))} bytes after the last tensor`]);
   }
   $("summary").replaceChildren(...fields.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))]));
 
@@ -266,7 +270,7 @@ function wire() {
 try {
   await init();
   wire();
-  setStatus("Ready: choose a GGUF file. Nothing is uploaded; only its header is read.");
+  setStatus("Ready: choose a GGUF or safetensors file. Nothing is uploaded; only its header is read.");
   document.body.dataset.ready = "true";
 } catch (e) {
   showError(`The WebAssembly parser did not load: ${e.message ?? e}. Build it with wasm/build.sh and serve this folder (wasm/serve.sh).`);

@@ -18,7 +18,7 @@ export class ModelReader {
 
   /** Parses the header, reading from the start of the file only as far as the parser asks:
    * each chunk is appended and parsed once (a 6 MB vocabulary takes a few reads). Resolves
-   * to a GgufFile without tensor data. */
+   * to a ModelFile (GGUF or safetensors) without tensor data. */
   async readHeader() {
     const parser = new HeaderParser();
     try {

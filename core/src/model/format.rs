@@ -77,7 +77,10 @@ pub fn detect(prefix: &[u8]) -> Result<Content> {
         within: Name::NONE,
     };
     let json_start = |b: u8| {
-        matches!(b, b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n' | 0xEF)
+        matches!(
+            b,
+            b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n' | 0xEF
+        )
     };
     match (length, after_length) {
         (Some(n), Some(Some(b))) if (1..=MAX_HEADER_SIZE).contains(&n) && json_start(b) => {

@@ -612,7 +612,7 @@ impl<'de> Visitor<'de> for Offsets<'_, 'de> {
 /// A value the format does not define, read and dropped. Through `deserialize_any`, so that
 /// serde_json's recursion limit applies as it does to the reference (its `ignored_any` walks
 /// any depth).
-struct Ignore;
+pub(crate) struct Ignore;
 
 impl<'de> DeserializeSeed<'de> for Ignore {
     type Value = ();

@@ -6,7 +6,8 @@
 //! ```
 //!
 //! `weight_map` is required; `metadata` and its `total_size` are optional, other keys are
-//! ignored. Shard names must be plain file names beside the index: no `/`, `\`, `:` or NUL,
+//! ignored (but read: their strings must be valid Unicode, their nesting within serde_json's
+//! limit, as everywhere in a header). Shard names must be plain file names beside the index: no `/`, `\`, `:` or NUL,
 //! not `.` or `..`, not empty, so an index can never name a file elsewhere. A tensor listed
 //! twice is refused.
 
@@ -14,10 +15,10 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 
 use crate::error::{Error, Field, JsonProblem, Name, Result};
-use crate::safetensors::json::{position, problem_of};
+use crate::safetensors::json::{position, problem_of, Ignore};
 
 /// A parsed shard index: tensor names, the shard files they are in, and the declared total.
 ///
@@ -212,7 +213,7 @@ impl<'de> Visitor<'de> for Top<'_> {
                     map.next_value_seed(Metadata(&mut *state))?;
                 }
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value_seed(Ignore)?;
                 }
             }
         }
@@ -297,7 +298,7 @@ impl<'de> Visitor<'de> for Metadata<'_> {
                 state.expected = JsonProblem::ExpectedTotalSize;
                 state.index.total_size = Some(map.next_value::<u64>()?);
             } else {
-                map.next_value::<IgnoredAny>()?;
+                map.next_value_seed(Ignore)?;
             }
         }
         Ok(())
