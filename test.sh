@@ -38,9 +38,9 @@ export CI=true
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy (workspace, all targets; then the peers comparison binary)"
+step "cargo clippy (workspace, all targets; then the peers comparison binaries)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-cargo clippy -p weightmap-tests --features peers --bin compare-parse --quiet -- -D warnings
+cargo clippy -p weightmap-tests --features peers --bins --quiet -- -D warnings
 
 step "no_std builds of weightmap-core (with and without alloc)"
 cargo build -p weightmap-core --no-default-features --target thumbv7em-none-eabihf --quiet
