@@ -1,6 +1,6 @@
-//! Writes large generated GGUF models for tests and benchmarks, streaming, without holding
-//! the tensor data in memory, and the upload options the tests use. Not part of the stable
-//! API.
+//! Writes large generated GGUF and sharded safetensors models for tests and benchmarks,
+//! streaming, without holding the tensor data in memory, and the upload options the tests use.
+//! Not part of the stable API.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -99,29 +99,98 @@ pub fn write_model(path: &Path, bytes: u64, seed: u64) -> io::Result<Vec<Generat
     header.resize(header.len().next_multiple_of(ALIGN as usize), 0);
     out.write_all(&header)?;
 
-    let mut state = seed | 1;
-    let mut block = vec![0u8; 1 << 20];
+    let mut noise = Noise::new(seed);
     let mut written = 0u64;
     for (offset, size) in sizes {
         write_zeros(&mut out, offset - written)?;
-        let mut left = size;
-        while left > 0 {
-            let n = left.min(block.len() as u64) as usize;
-            let words = n.next_multiple_of(8).min(block.len());
-            for word in block[..words].chunks_mut(8) {
-                // xorshift64: fast, deterministic, every byte value.
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                word.copy_from_slice(&state.to_le_bytes()[..word.len()]);
-            }
-            out.write_all(&block[..n])?;
-            left -= n as u64;
-        }
+        noise.write(&mut out, size)?;
         written = offset + size;
     }
     out.flush()?;
     Ok(tensors)
+}
+
+/// Pseudo-random bytes, written a block at a time.
+struct Noise {
+    state: u64,
+    block: Vec<u8>,
+}
+
+impl Noise {
+    fn new(seed: u64) -> Self {
+        Noise {
+            state: seed | 1,
+            block: vec![0u8; 1 << 20],
+        }
+    }
+
+    fn write(&mut self, out: &mut impl Write, size: u64) -> io::Result<()> {
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(self.block.len() as u64) as usize;
+            let words = n.next_multiple_of(8).min(self.block.len());
+            for word in self.block[..words].chunks_mut(8) {
+                // xorshift64: fast, deterministic, every byte value.
+                self.state ^= self.state << 13;
+                self.state ^= self.state >> 7;
+                self.state ^= self.state << 17;
+                word.copy_from_slice(&self.state.to_le_bytes()[..word.len()]);
+            }
+            out.write_all(&self.block[..n])?;
+            left -= n as u64;
+        }
+        Ok(())
+    }
+}
+
+/// Writes a sharded safetensors model of about `bytes` tensor bytes in `shards` files beside
+/// its `model.safetensors.index.json` in `dir` (F32, F16, BF16 and F8_E4M3 tensors of
+/// pseudo-random bytes, headers left unpadded so the data is misaligned), streaming. Returns
+/// the index's path.
+pub fn write_safetensors_shards(
+    dir: &Path,
+    bytes: u64,
+    shards: usize,
+    seed: u64,
+) -> io::Result<std::path::PathBuf> {
+    const DTYPES: [(&str, u64); 4] = [("F32", 4), ("F16", 2), ("BF16", 2), ("F8_E4M3", 1)];
+    let shards = shards.max(1);
+    let per_tensor = (bytes / (8 * shards as u64)).max(64);
+    let mut noise = Noise::new(seed);
+    let mut weight_map = Vec::new();
+    for shard in 0..shards {
+        let file = format!("model-{:05}-of-{shards:05}.safetensors", shard + 1);
+        let mut entries = Vec::new();
+        let mut offset = 0u64;
+        for i in 0..8u64 {
+            let (dtype, width) = DTYPES[(i as usize + shard) % DTYPES.len()];
+            let rows = 1 + (i + shard as u64) % 5;
+            let cols = (per_tensor / width / rows).max(1) + i;
+            let size = rows * cols * width;
+            let name = format!("model.layers.{shard}.part{i}.weight");
+            entries.push(format!(
+                "\"{name}\":{{\"dtype\":\"{dtype}\",\"shape\":[{rows},{cols}],\"data_offsets\":[{offset},{}]}}",
+                offset + size
+            ));
+            weight_map.push(format!("\"{name}\":\"{file}\""));
+            offset += size;
+        }
+        let json = format!(
+            "{{\"__metadata__\":{{\"format\":\"pt\"}},{}}}",
+            entries.join(",")
+        );
+        let mut out = BufWriter::with_capacity(1 << 20, File::create(dir.join(&file))?);
+        out.write_all(&(json.len() as u64).to_le_bytes())?;
+        out.write_all(json.as_bytes())?;
+        noise.write(&mut out, offset)?;
+        out.flush()?;
+    }
+    let index = dir.join("model.safetensors.index.json");
+    std::fs::write(
+        &index,
+        format!("{{\"weight_map\":{{{}}}}}", weight_map.join(",")),
+    )?;
+    Ok(index)
 }
 
 fn put_string(out: &mut Vec<u8>, s: &str) {

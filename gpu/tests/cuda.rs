@@ -1,14 +1,14 @@
 //! The CUDA target. Without a driver or a device these tests check that every entry point
 //! says so cleanly, print `skipped: no CUDA device` and pass; on a GPU machine they upload a
-//! generated model of more than 2 GiB with every ggml type (each fill mode) and the real
-//! Gemma model, read every tensor back and compare, cancel midway, and ask for more memory
+//! generated model of more than 2 GiB with every ggml type (each fill mode), a sharded
+//! safetensors model, and the real Gemma model, read every tensor back and compare, cancel midway, and ask for more memory
 //! than is free.
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use weightmap_gpu::cuda::{device_count, driver_present};
-use weightmap_gpu::testing::{verified_upload, write_model};
+use weightmap_gpu::testing::{verified_upload, write_model, write_safetensors_shards};
 use weightmap_gpu::{upload_file, CudaTarget, Error, FileUpload, Fill, Target};
 
 /// The device to test on, or `None` (after saying so) when there is none.
@@ -67,6 +67,32 @@ fn a_generated_model_over_2_gib_round_trips_in_every_fill_mode() {
         }
         println!(
             "{fill:?}: {:.2} GB/s over {} bytes",
+            report.bytes_per_second() / 1e9,
+            report.bytes
+        );
+    }
+}
+
+#[test]
+fn a_sharded_safetensors_model_round_trips_file_by_file() {
+    let Some(mut target) = device() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let index = write_safetensors_shards(dir.path(), 600 << 20, 3, 41).unwrap();
+    let parsed = weightmap_native::open(&index).unwrap();
+    for fill in [Fill::Mmap, Fill::Pread] {
+        let model = upload_file(&index, &mut target, &verified_upload(fill), |_| {
+            ControlFlow::Continue(())
+        })
+        .unwrap_or_else(|e| panic!("{fill:?}: {e}"));
+        assert_eq!(model.tensor_count(), parsed.tensor_count());
+        for t in parsed.tensors() {
+            let uploaded = model.tensor(t.name()).unwrap();
+            assert_eq!((uploaded.dtype(), uploaded.shard()), (t.dtype(), t.shard()));
+            assert_eq!(uploaded.arena_range().start % 256, 0);
+        }
+        let report = model.report();
+        println!(
+            "{fill:?}: {:.2} GB/s over {} bytes from 3 safetensors shards",
             report.bytes_per_second() / 1e9,
             report.bytes
         );
