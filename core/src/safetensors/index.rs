@@ -76,8 +76,13 @@ impl SafetensorsIndex {
         // Stable: tensors at the same offset (empty ones) keep their JSON order.
         self.parts.tensors.sort_by_key(|t| (t.begin, t.end));
         let owned = &self.parts.owned;
-        self.names = hashes(self.parts.tensors.iter().map(|t| t.name.get(header, owned)));
-        let name = |t: &RawTensor| (t.name.get(header, owned).as_bytes(), t.offset);
+        self.names = hashes(
+            self.parts
+                .tensors
+                .iter()
+                .map(|t| t.name.bytes(header, owned)),
+        );
+        let name = |t: &RawTensor| (t.name.bytes(header, owned), t.offset);
         if let Some((name, offset, first)) =
             first_duplicate(&mut self.names, &self.parts.tensors, name)
         {
@@ -87,8 +92,13 @@ impl SafetensorsIndex {
                 first,
             });
         }
-        self.keys = hashes(self.parts.entries.iter().map(|e| e.key.get(header, owned)));
-        let key = |e: &RawEntry| (e.key.get(header, owned).as_bytes(), e.offset);
+        self.keys = hashes(
+            self.parts
+                .entries
+                .iter()
+                .map(|e| e.key.bytes(header, owned)),
+        );
+        let key = |e: &RawEntry| (e.key.bytes(header, owned), e.offset);
         if let Some((key, offset, first)) =
             first_duplicate(&mut self.keys, &self.parts.entries, key)
         {
@@ -100,7 +110,7 @@ impl SafetensorsIndex {
         }
         let mut end = 0u64;
         for t in &self.parts.tensors {
-            let name = || Name::new(t.name.get(header, owned).as_bytes());
+            let name = || Name::new(t.name.bytes(header, owned));
             if t.end < t.begin {
                 return Err(Error::ReversedOffsets {
                     name: name(),
@@ -217,7 +227,7 @@ impl SafetensorsIndex {
     pub(crate) fn find_tensor(&self, header: &[u8], name: &str) -> Option<usize> {
         lookup(&self.names, name.as_bytes(), |i| {
             let t = self.parts.tensors.get(i as usize)?;
-            Some(t.name.get(header, &self.parts.owned).as_bytes())
+            Some(t.name.bytes(header, &self.parts.owned))
         })
     }
 
@@ -225,17 +235,17 @@ impl SafetensorsIndex {
     pub(crate) fn find_entry(&self, header: &[u8], key: &str) -> Option<usize> {
         lookup(&self.keys, key.as_bytes(), |i| {
             let e = self.parts.entries.get(i as usize)?;
-            Some(e.key.get(header, &self.parts.owned).as_bytes())
+            Some(e.key.bytes(header, &self.parts.owned))
         })
     }
 }
 
 /// `(hash, position)` pairs of names, unsorted (duplicate checking sorts them).
-fn hashes<'a>(names: impl Iterator<Item = &'a str>) -> Vec<(u64, u32)> {
+fn hashes<'a>(names: impl Iterator<Item = &'a [u8]>) -> Vec<(u64, u32)> {
     // ok: fewer items than header bytes, which are at most 100 MB
     names
         .enumerate()
-        .map(|(i, n)| (name_hash(n.as_bytes()), i as u32))
+        .map(|(i, n)| (name_hash(n), i as u32))
         .collect()
 }
 

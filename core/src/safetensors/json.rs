@@ -33,6 +33,17 @@ pub(crate) struct Text {
 }
 
 impl Text {
+    /// The text's bytes, from the header bytes or the side buffer, not checked again as UTF-8
+    /// (for hashing and comparing names).
+    pub(crate) fn bytes<'a>(&self, header: &'a [u8], owned: &'a str) -> &'a [u8] {
+        let range = self.start as usize..(self.start as usize).saturating_add(self.len as usize);
+        if self.owned {
+            owned.as_bytes().get(range).unwrap_or(&[])
+        } else {
+            header.get(range).unwrap_or(&[])
+        }
+    }
+
     /// The text, from the header bytes or the side buffer.
     pub(crate) fn get<'a>(&self, header: &'a [u8], owned: &'a str) -> &'a str {
         let range = self.start as usize..(self.start as usize).saturating_add(self.len as usize);
