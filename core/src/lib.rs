@@ -1,8 +1,9 @@
-//! Zero-copy GGUF parsing over any byte slice, for inference engines, model servers and
-//! browsers.
+//! Zero-copy GGUF and safetensors parsing over any byte slice, for inference engines, model
+//! servers and browsers.
 //!
-//! `weightmap-core` reads a GGUF model file's header, metadata and tensor table in one
-//! validating pass without copying, and hands out tensor bytes as typed slices. It is
+//! `weightmap-core` reads a model file's header, metadata and tensor table in one validating
+//! pass without copying, GGUF or safetensors, one file or a set of shards, and hands out
+//! tensor bytes as typed slices through one API. It is
 //! `#![no_std]` and `#![forbid(unsafe_code)]`, and treats every file as hostile: every count,
 //! length and offset goes through checked arithmetic, nothing is allocated from a number read
 //! from the file, and every failure is a small typed [`Error`] naming the byte offset and the
@@ -28,14 +29,22 @@
 //! - [`ModelData`]: where the bytes live (a slice, a `Vec`, a mapping), with access hints.
 //!   A source can hold only the tensor data beside a private copy of the header, which is
 //!   how `weightmap-native` opens files that other processes may write.
-//! - [`GgufIndex`]: the owned, lifetime-free result of parsing a header;
+//! - [`model`]: the format-neutral layer. [`detect`] tells a file's format by its first
+//!   bytes; [`Model<D>`](Model) is a model of one file, a GGUF split set or a sharded
+//!   safetensors model, whose [`ModelTensor`]s carry their shard and file range and whose
+//!   views and handles come from their own file's data.
+//! - [`safetensors`]: the safetensors parser ([`safetensors::SafetensorsIndex`],
+//!   [`safetensors::SafetensorsView`], [`safetensors::Safetensors`],
+//!   [`safetensors::ShardIndex`]), checked against the reference (`safetensors` 0.8.0).
+//! - [`gguf`]: the GGUF parser, also re-exported at the top level:
+//!   [`GgufIndex`]: the owned, lifetime-free result of parsing a header;
 //!   [`IndexBuilder`] builds it from a prefix that grows as the parser asks.
-//! - [`GgufView<'data>`](GgufView): the one read API (metadata, tensor infos, tensor views),
+//!   [`GgufView<'data>`](GgufView): the read API (metadata, tensor infos, tensor views),
 //!   borrowed for the data's lifetime; with no allocator, [`GgufView::parse`] works without
-//!   an index.
-//! - [`Gguf<D>`](Gguf): owns its data and index and hands out the view; [`TensorHandle`]s
-//!   from a `Gguf<Arc<D>>` own their bytes and cross threads.
-//! - [`TensorView`], [`TensorType`]: format-neutral tensor types (row-major dimensions).
+//!   an index. [`Gguf<D>`](Gguf): owns its data and index and hands out the view.
+//! - [`TensorView`], [`TensorType`], [`TensorHandle`]: the format-neutral tensor types
+//!   (row-major dimensions; every ggml type and safetensors dtype; owned handles that cross
+//!   threads).
 //!
 //! # Reading only the header
 //! A browser or HTTP client can fetch a prefix of a large file: if it is too short the parser
@@ -84,8 +93,9 @@
 //!
 //! # Cargo features
 //! - `alloc` (default): [`Gguf`], [`GgufIndex`], [`IndexBuilder`], [`TensorHandle`]: the
-//!   indexed form with name lookups, duplicate and overlap checks. Without it, [`GgufView`]
-//!   parses a borrowed slice with no allocator at all.
+//!   indexed form with name lookups, duplicate and overlap checks; [`safetensors`] (its
+//!   header is JSON, read with serde_json) and [`model`]. Without it, [`GgufView`] parses a
+//!   borrowed GGUF slice with no allocator at all.
 //! - `std`: implements `std::error::Error` for [`Error`] through `core::error::Error`.
 //! - `bytes`: `From<TensorHandle> for bytes::Bytes`, without copying.
 #![no_std]

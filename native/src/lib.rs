@@ -1,5 +1,12 @@
 //! Memory-mapped model files for weightmap.
 //!
+//! [`open`] opens any model the safe way: a GGUF or safetensors file, the first file of a
+//! GGUF split set (the others found beside it), or a sharded safetensors model's
+//! `model.safetensors.index.json` (its shards opened from its folder); every file's header is
+//! read into owned memory and parsed there, its tensor data mapped, and the files checked
+//! against each other ([`weightmap_core::Model`]). [`open_trusted`] is the zero-copy open of
+//! any model, [`model_files`] lists a model's files without opening them.
+//!
 //! [`ModelSource::open`] opens a model file the safe way: it reads the header region into
 //! owned memory with positioned reads, as far as the parser asks, parses that copy, and maps
 //! only the tensor data, so opening is O(header) and only the tensor pages a program touches
