@@ -57,7 +57,7 @@ enum Command {
         /// Print one JSON object instead of text: {"format", "version", "alignment",
         /// "data_offset", "metadata": [{"key", "type", "value"}], "tensors": [{"name",
         /// "type", "shape", "offset", "size"}]}; "version" and "alignment" are null for
-        /// safetensors; "shape" is in the file's order (GGUF: ne[0] first). A model of
+        /// safetensors; "shape" is in the file's order (GGUF: ne0 first). A model of
         /// several files adds "files": [{"file", "size", "data_offset"}] and each tensor's
         /// "file".
         #[arg(long)]
