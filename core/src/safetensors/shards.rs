@@ -9,7 +9,7 @@
 //! ignored (but read: their strings must be valid Unicode, their nesting within serde_json's
 //! limit, as everywhere in a header). Shard names must be plain file names beside the index: no `/`, `\`, `:` or NUL,
 //! not `.` or `..`, not empty, so an index can never name a file elsewhere. A tensor listed
-//! twice is refused.
+//! twice is refused, and so is a second `weight_map`, `metadata` or `total_size`.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -61,6 +61,7 @@ impl ShardIndex {
             within: Name::NONE,
             expected: JsonProblem::ExpectedObject,
             saw_map: false,
+            saw_metadata: false,
         };
         let mut de = serde_json::Deserializer::from_str(text);
         let result = Top(&mut state).deserialize(&mut de).and_then(|()| {
@@ -151,9 +152,21 @@ struct State {
     within: Name,
     expected: JsonProblem,
     saw_map: bool,
+    saw_metadata: bool,
 }
 
 impl State {
+    /// Stops the parse at a second `key` in one object (serde_json and Python keep the last
+    /// of two; which one an index means is anyone's guess).
+    fn duplicate<E: de::Error>(&mut self, key: &str) -> E {
+        let duplicate = Error::DuplicateKey {
+            key: Name::new(key.as_bytes()),
+            offset: 0,
+            first: 0,
+        };
+        self.fail(duplicate)
+    }
+
     fn fail<E: de::Error>(&mut self, error: Error) -> E {
         self.failure = Some(error);
         E::custom("weightmap")
@@ -195,20 +208,15 @@ impl<'de> Visitor<'de> for Top<'_> {
             };
             state.within = Name::new(key.as_bytes());
             match &*key {
-                "weight_map" if state.saw_map => {
-                    let duplicate = Error::DuplicateKey {
-                        key: state.within,
-                        offset: 0,
-                        first: 0,
-                    };
-                    return Err(state.fail(duplicate));
-                }
+                "weight_map" if state.saw_map => return Err(state.duplicate("weight_map")),
+                "metadata" if state.saw_metadata => return Err(state.duplicate("metadata")),
                 "weight_map" => {
                     state.saw_map = true;
                     state.expected = JsonProblem::ExpectedWeightMap;
                     map.next_value_seed(WeightMap(&mut *state))?;
                 }
                 "metadata" => {
+                    state.saw_metadata = true;
                     state.expected = JsonProblem::ExpectedObject;
                     map.next_value_seed(Metadata(&mut *state))?;
                 }
@@ -294,6 +302,9 @@ impl<'de> Visitor<'de> for Metadata<'_> {
         let state = self.0;
         while let Some(key) = map.next_key::<alloc::borrow::Cow<'de, str>>()? {
             if key == "total_size" {
+                if state.index.total_size.is_some() {
+                    return Err(state.duplicate("total_size"));
+                }
                 state.within = Name::new(key.as_bytes());
                 state.expected = JsonProblem::ExpectedTotalSize;
                 state.index.total_size = Some(map.next_value::<u64>()?);
