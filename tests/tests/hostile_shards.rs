@@ -121,6 +121,18 @@ fn cases() -> Vec<Case> {
             "model.safetensors.index.json",
         ),
         (
+            "index-metadata-twice",
+            |d| {
+                shard(d, "a.safetensors", &["x"]);
+                index(
+                    d,
+                    r#"{"metadata":{"total_size":12},"metadata":{},"weight_map":{"x":"a.safetensors"}}"#,
+                )
+            },
+            "Parse:DuplicateKey",
+            "model.safetensors.index.json",
+        ),
+        (
             "index-not-json",
             |d| index(d, "{ not json"),
             "Parse:InvalidJson",
