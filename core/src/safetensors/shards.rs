@@ -104,6 +104,9 @@ impl ShardIndex {
     }
 
     /// `metadata.total_size`, if the index gives it: by convention the tensors' bytes in all.
+    ///
+    /// Reported, not enforced: writers disagree on what it counts (transformers sums tensor
+    /// bytes, some tools the shard files' sizes), so a model is never refused for it.
     pub fn total_size(&self) -> Option<u64> {
         self.total_size
     }

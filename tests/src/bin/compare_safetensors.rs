@@ -1,7 +1,7 @@
 //! compare-safetensors: time "open + full index" of a safetensors file for weightmap and its
 //! peers in one process.
 //!
-//! Usage: `cargo run --release -p weightmap-tests --features peers --bin compare-safetensors -- [FILE] [--runs N]`
+//! Usage: `cargo run --release -p weightmap-tests --features peers --bin compare-safetensors -- [FILE] [--runs N] [--only READER]`
 //!
 //! Without FILE, a file of 10,000 small F16 tensors (about 1 MB of header, as a large
 //! checkpoint's) is written to `target/fixtures/many-10000.safetensors`. Each reader opens the
@@ -17,7 +17,9 @@
 //! - `candle`: `candle_core::safetensors::MmapedSafetensors::new`, its `tensors()`.
 //!
 //! The last line, `st-ratios: safetensors/weightmap=X candle/weightmap=Y`, is what
-//! docs/BENCHMARKS.md reports (`st-safe-ratios:` the same against the safe path).
+//! docs/BENCHMARKS.md reports (`st-safe-ratios:` the same against the safe path). `--only
+//! READER` runs one reader, for instruction counts under `valgrind --tool=callgrind` (steady
+//! where the VM's times are not).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -152,6 +154,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut runs = 50;
     let mut file = None;
+    let mut only: Option<String> = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -162,6 +165,7 @@ fn main() {
                     .filter(|&n| n > 0)
                     .unwrap_or_else(|| usage("--runs takes a positive number"));
             }
+            "--only" => only = it.next().cloned(),
             "-h" | "--help" => usage(""),
             other if other.starts_with('-') => usage(&format!("unknown option {other}")),
             other => file = Some(PathBuf::from(other)),
@@ -177,6 +181,9 @@ fn main() {
     let mut results = Vec::new();
     let mut reference = None;
     for (name, read) in READERS {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
         match measure(read, &path, runs) {
             Ok((median, min, sum)) => {
                 println!("  {name:15} {median:>12.3?} {min:>12.3?}  checksum {sum:016x}");
@@ -213,6 +220,6 @@ fn usage(problem: &str) -> ! {
     if !problem.is_empty() {
         eprintln!("error: {problem}");
     }
-    eprintln!("usage: compare-safetensors [FILE] [--runs N]");
+    eprintln!("usage: compare-safetensors [FILE] [--runs N] [--only READER]");
     std::process::exit(2);
 }
