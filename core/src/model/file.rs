@@ -308,7 +308,10 @@ mod tests {
         assert_eq!(norm.dims(), &[4]);
         // A copy: a Vec<u8> promises no alignment (Miri places it anywhere).
         assert_eq!(
-            gguf.view_at(norm.position()).unwrap().to_vec::<f32>().unwrap(),
+            gguf.view_at(norm.position())
+                .unwrap()
+                .to_vec::<f32>()
+                .unwrap(),
             [1.0, 2.0, 3.0, 4.0]
         );
         let w = st.tensor_at(st.position_of("w").unwrap(), 0).unwrap();
