@@ -84,7 +84,6 @@ mod identity;
 mod mmap;
 mod open;
 mod pages;
-mod parser;
 mod prefetch;
 #[cfg(feature = "json")]
 pub mod report;

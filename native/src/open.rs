@@ -105,7 +105,7 @@ pub unsafe fn open_trusted_with(
                 Safetensors::parse(source).map(ModelFile::Safetensors)
             }
             // Another format where safetensors was asked for.
-            (Some(_), _) => Err(crate::parser::unknown(header)),
+            (Some(_), _) => Err(ParseError::unknown_format(header)),
             // Neither format by its first bytes: the detection's own error.
             (None, _) => ModelFile::parse(source),
         };
@@ -154,23 +154,12 @@ where
             return Err(parse_error(later, ParseError::BadMagic { found: [0; 4] }));
         };
         // Each file's own keys, checked here so that the error names that file.
-        match Split::of(&gguf.view()) {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                let key = weightmap_core::Name::new(b"split.no");
-                return Err(parse_error(later, ParseError::SplitKeyMissing { key }));
-            }
-            Err(e) => return Err(parse_error(later, e)),
-        }
+        Split::of_later(&gguf.view()).map_err(|e| parse_error(later, e))?;
         splits.push((file_name(later), gguf));
     }
     Model::from_gguf_splits(splits).map_err(|e| {
-        let at = match e {
-            ParseError::WrongSplit { position, .. } => position as usize,
-            ParseError::TensorInTwoShards { shard, .. } => shard as usize,
-            _ => 0,
-        };
-        parse_error(paths.get(at).map_or(path, PathBuf::as_path), e)
+        let at = e.shard().and_then(|at| paths.get(at));
+        parse_error(at.map_or(path, PathBuf::as_path), e)
     })
 }
 
@@ -178,25 +167,23 @@ where
 /// `PREFIX-00001-of-00004.gguf` to `PREFIX-00004-of-00004.gguf`.
 fn split_paths(path: &Path, split: Split) -> Result<Vec<PathBuf>> {
     let count = u64::from(split.count);
-    let name = |no: u64| format!("-{:05}-of-{count:05}.gguf", no + 1);
     let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("");
-    let prefix = file.strip_suffix(&name(split.no.into()));
-    let Some(prefix) = prefix else {
+    let Some(names) = split.file_names(file) else {
         return Err(Error::SplitName {
             path: path.into(),
             count,
         });
     };
-    let sibling = |no: u64| path.with_file_name(format!("{prefix}{}", name(no)));
+    let paths: Vec<PathBuf> = names.iter().map(|n| path.with_file_name(n)).collect();
     if split.no != 0 {
         return Err(Error::NotFirstSplit {
             path: path.into(),
             no: split.no.into(),
             count,
-            first: sibling(0),
+            first: paths.first().cloned().unwrap_or_default(),
         });
     }
-    Ok((0..count).map(sibling).collect())
+    Ok(paths)
 }
 
 /// Opens a sharded safetensors model from its index: reads the index (at most `limit`
@@ -221,12 +208,7 @@ where
     }
     tracing::debug!(path = %path.display(), shards = shards.len(), "shard index opened");
     Model::from_safetensors_shards(index, shards).map_err(|e| {
-        let shard = match e {
-            ParseError::NotInIndex { shard, .. }
-            | ParseError::MissingFromShard { shard, .. }
-            | ParseError::TensorInTwoShards { shard, .. } => paths.get(shard as usize),
-            _ => None,
-        };
+        let shard = e.shard().and_then(|at| paths.get(at));
         parse_error(shard.map_or(path, PathBuf::as_path), e)
     })
 }

@@ -14,10 +14,10 @@ use crate::config::MmapConfig;
 use crate::error::{Error, FileKind, Result};
 use crate::header::{index_mapping, read_header, HeaderBytes};
 use crate::mmap::{open_regular, MmapFile};
-use crate::parser::{unknown, HeaderIndex, Parser};
 use crate::safetensors_header::read_safetensors_header;
 use crate::stream::{read_stream, read_to_heap, Limits};
 use crate::sys;
+use weightmap_core::model::{HeaderIndex, HeaderParser as Parser};
 
 /// Files smaller than this are read, not mapped: a mapping costs a syscall, a VMA and at least
 /// one page, which for a tiny file is more than the file.
@@ -278,7 +278,7 @@ impl ModelSource {
                 let first = first.get(..n).unwrap_or(&[]);
                 match detect(first) {
                     Ok(Content::Model(found)) if wanted.is_none_or(|w| w == found) => found,
-                    Ok(_) => return Err(parse_error(path, unknown(first))),
+                    Ok(_) => return Err(parse_error(path, ParseError::unknown_format(first))),
                     Err(e) => return Err(parse_error(path, e)),
                 }
             }

@@ -9,7 +9,7 @@ use std::path::Path;
 use weightmap_core::{Error as ParseError, Format};
 
 use crate::error::{Error, Result};
-use crate::parser::{HeaderIndex, Parser};
+use weightmap_core::model::{HeaderIndex, HeaderParser as Parser};
 
 /// The first read from a stream, and the least read past what the parser asked for: one pipe
 /// buffer's worth, so that invalid input fails after a few system calls.

@@ -3,9 +3,8 @@
 
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
-use weightmap_core::gguf::{Gguf, GgufIndex, IndexBuilder};
-use weightmap_core::safetensors::{Safetensors, SafetensorsIndex};
-use weightmap_core::{detect, Content, Error, Format, ModelData, ModelFile as CoreFile};
+use weightmap_core::model::{HeaderIndex, HeaderParser as CoreParser};
+use weightmap_core::{detect, Content, Error, ModelData};
 
 use crate::api::js_error;
 use crate::convert::js_u64;
@@ -27,7 +26,7 @@ use crate::HeapData;
 #[wasm_bindgen]
 #[derive(Default)]
 pub struct HeaderParser {
-    builder: IndexBuilder,
+    parser: CoreParser,
     data: HeapData,
     needed: u64,
     state: State,
@@ -37,14 +36,8 @@ pub struct HeaderParser {
 enum State {
     #[default]
     Reading,
-    Done(Parsed),
+    Done(HeaderIndex),
     Failed,
-}
-
-/// A header of either format, parsed.
-enum Parsed {
-    Gguf(GgufIndex),
-    Safetensors(SafetensorsIndex),
 }
 
 #[wasm_bindgen]
@@ -70,7 +63,7 @@ impl HeaderParser {
         }
         let more = usize::try_from(chunk.length()).map_err(js_error)?;
         chunk.copy_to(self.data.extend(more).map_err(js_error)?);
-        match self.parse() {
+        match self.parser.parse(self.data.bytes()) {
             Ok(index) => {
                 self.state = State::Done(index);
                 self.needed = 0;
@@ -110,7 +103,6 @@ impl HeaderParser {
     /// @throws {Error} when the file is too short to hold the header
     #[wasm_bindgen(js_name = nextReadEnd)]
     pub fn next_read_end(&self, file_size: f64) -> Result<f64, JsValue> {
-        const FIRST_READ: u64 = 1 << 20;
         // A JS file size is an integer below 2^53; anything else is treated as empty.
         let size = if file_size.is_finite() && file_size >= 0.0 {
             file_size as u64
@@ -118,14 +110,8 @@ impl HeaderParser {
             0
         };
         let have = self.data.len() as u64;
-        if self.needed > size || (have > 0 && have >= size) {
-            return Err(js_error(format_args!(
-                "truncated file: its header needs {} bytes but the file has {size}",
-                self.needed.max(have.saturating_add(1))
-            )));
-        }
-        let want = self.needed.max(have.saturating_mul(2)).max(FIRST_READ);
-        Ok(want.min(size) as f64)
+        let end = CoreParser::next_read_end(have, self.needed, size).map_err(js_error)?;
+        Ok(end as f64)
     }
 
     /// Bytes pushed so far: the offset of the next chunk.
@@ -140,39 +126,13 @@ impl HeaderParser {
     /// @throws {Error} if `push` has not returned `true`
     pub fn finish(self) -> Result<ModelFile, JsValue> {
         match self.state {
-            State::Done(Parsed::Gguf(index)) => {
-                let gguf = Gguf::from_header_index(index, self.data).map_err(js_error)?;
-                Ok(ModelFile::from_file(CoreFile::Gguf(gguf)))
-            }
-            State::Done(Parsed::Safetensors(index)) => {
-                let st = Safetensors::from_header_index(index, self.data).map_err(js_error)?;
-                Ok(ModelFile::from_file(CoreFile::Safetensors(st)))
+            State::Done(index) => {
+                let file = index.pair(self.data, false).map_err(js_error)?;
+                Ok(ModelFile::from_file(file))
             }
             _ => Err(js_error(
                 "the header is not complete: push more bytes until push returns true",
             )),
-        }
-    }
-}
-
-impl HeaderParser {
-    /// Parses the bytes pushed so far: GGUF's builder goes on where it stopped; a safetensors
-    /// header is parsed once all of it is in (the parser asks for 8, then 8 + N bytes).
-    fn parse(&mut self) -> Result<Parsed, Error> {
-        let bytes = self.data.bytes();
-        match detect(bytes)? {
-            Content::Model(Format::Safetensors) => {
-                SafetensorsIndex::parse_header(bytes).map(Parsed::Safetensors)
-            }
-            Content::Model(_) => self.builder.parse(bytes).map(Parsed::Gguf),
-            // A shard index names other files: nothing to parse here.
-            _ => {
-                let mut found = [0u8; 8];
-                for (d, s) in found.iter_mut().zip(bytes) {
-                    *d = *s;
-                }
-                Err(Error::UnknownFormat { found })
-            }
         }
     }
 }

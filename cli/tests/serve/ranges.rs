@@ -160,6 +160,20 @@ fn conditional_requests_follow_the_validators() {
         get(&url, &[("if-none-match", "\"other\"")]).status,
         StatusCode::OK
     );
+    // If-Match pins a version: ours or `*` serves, another tag (or ours made weak) is 412.
+    let weak = format!("W/{etag}");
+    for (if_match, status) in [
+        (etag, StatusCode::PARTIAL_CONTENT),
+        ("*", StatusCode::PARTIAL_CONTENT),
+        ("\"other\", \"more\"", StatusCode::PRECONDITION_FAILED),
+        (weak.as_str(), StatusCode::PRECONDITION_FAILED),
+    ] {
+        let reply = get(&url, &[range, ("if-match", if_match)]);
+        assert_eq!(reply.status, status, "If-Match: {if_match}");
+        if status == StatusCode::PRECONDITION_FAILED {
+            assert!(reply.body.is_empty());
+        }
+    }
 }
 
 #[test]

@@ -557,6 +557,29 @@ impl Error {
         }
         self
     }
+
+    /// The error for bytes of neither format (or not of the one wanted): names their first
+    /// bytes.
+    pub fn unknown_format(prefix: &[u8]) -> Self {
+        let mut found = [0u8; 8];
+        for (dst, src) in found.iter_mut().zip(prefix) {
+            *dst = *src;
+        }
+        Error::UnknownFormat { found }
+    }
+
+    /// For an error that one file of a sharded model caused: that file's position among the
+    /// model's shards (a split out of order, a tensor found again, a shard that holds a
+    /// tensor the index does not list or misses one it does).
+    pub fn shard(&self) -> Option<usize> {
+        match *self {
+            Error::WrongSplit { position, .. } => usize::try_from(position).ok(),
+            Error::TensorInTwoShards { shard, .. }
+            | Error::NotInIndex { shard, .. }
+            | Error::MissingFromShard { shard, .. } => usize::try_from(shard).ok(),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

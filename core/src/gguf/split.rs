@@ -68,6 +68,38 @@ impl Split {
             }),
         }
     }
+
+    /// The split keys of a later file of a set, which must have them.
+    ///
+    /// # Errors
+    /// As [`of`](Self::of), and [`Error::SplitKeyMissing`] for a file without split keys.
+    pub fn of_later(view: &GgufView<'_>) -> Result<Split> {
+        Split::of(view)?.ok_or_else(|| missing(SPLIT_NO))
+    }
+
+    /// The names of every file of the set, as llama.cpp names them (`NAME-00001-of-00004.gguf`
+    /// to `NAME-00004-of-00004.gguf`), from `file_name`, this file's name: `None` when
+    /// `file_name` does not end as this file's number says it should.
+    ///
+    /// ```
+    /// use weightmap_core::gguf::Split;
+    /// let split = Split { no: 1, count: 2, tensors: 9 };
+    /// let names = split.file_names("m-00002-of-00002.gguf").unwrap();
+    /// assert_eq!(names, ["m-00001-of-00002.gguf", "m-00002-of-00002.gguf"]);
+    /// assert_eq!(split.file_names("m-00001-of-00002.gguf"), None);
+    /// ```
+    #[cfg(feature = "alloc")]
+    pub fn file_names(&self, file_name: &str) -> Option<alloc::vec::Vec<alloc::string::String>> {
+        use alloc::format;
+        let count = self.count;
+        let suffix = |no: u16| format!("-{:05}-of-{count:05}.gguf", u32::from(no) + 1);
+        let prefix = file_name.strip_suffix(&suffix(self.no))?;
+        Some(
+            (0..count)
+                .map(|no| format!("{prefix}{}", suffix(no)))
+                .collect(),
+        )
+    }
 }
 
 fn u16_key(key: &str, value: Option<Value<'_>>) -> Result<u16> {

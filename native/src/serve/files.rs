@@ -116,6 +116,17 @@ impl Shared {
         for (name, value) in rep.extra {
             common.insert(name, value);
         }
+        if !if_match(headers, &rep.etag) {
+            // The client pinned another version (a reader resuming or reading on in parts):
+            // never send it bytes of this one.
+            return self.finish(
+                StatusCode::PRECONDITION_FAILED,
+                common,
+                Body::empty(),
+                0,
+                false,
+            );
+        }
         if none_match(headers, &rep.etag) {
             // A 304 may only state the length a 200 would have had (RFC 9110 §8.6); without
             // it, HEAD answers would say `content-length: 0`. (hyper drops it from GET
@@ -232,6 +243,22 @@ fn set_range(headers: &mut HeaderMap, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         headers.insert(header::CONTENT_RANGE, value);
     }
+}
+
+/// Whether `If-Match` allows the request: absent, `*`, or naming `etag` by strong comparison
+/// (RFC 9110 §13.1.1: a weak tag never matches).
+fn if_match(headers: &HeaderMap, etag: &str) -> bool {
+    let mut values = headers
+        .get_all(header::IF_MATCH)
+        .iter()
+        .map(|v| v.to_str().unwrap_or(""))
+        .peekable();
+    if values.peek().is_none() {
+        return true;
+    }
+    values
+        .flat_map(|v| v.split(','))
+        .any(|tag| tag.trim() == "*" || tag.trim() == etag)
 }
 
 /// Whether `If-None-Match` names `etag` (weak comparison, RFC 9110 §13.1.2) or is `*`.

@@ -7,7 +7,8 @@
 //!   single (206 with `Content-Range`), suffix and open-ended, several as
 //!   `multipart/byteranges`, `If-Range` by ETag or date, 416 with `Content-Range: bytes */len`
 //!   when none is satisfiable; also `?start=S&end=E` (end exclusive). `If-None-Match` gives
-//!   304. See [`ranges`] for what is ignored and what is refused.
+//!   304, an `If-Match` naming another ETag 412 (a reader pinned to one version of the file
+//!   never gets bytes of the next). See [`ranges`] for what is ignored and what is refused.
 //! - `GET /models/{path}`: the model's index as the JSON of `weightmap inspect --json`
 //!   ([`crate::report`]); `GET /models/{path}/tensors/{name}`: one tensor's bytes (ranges
 //!   count within the tensor) with `X-Tensor-Type` and `X-Tensor-Shape`.
