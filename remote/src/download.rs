@@ -1,0 +1,183 @@
+//! A whole object into a local file: parallel ranged reads written in place, resumable.
+//!
+//! The bytes go to `FILE.part`, beside a `FILE.part.json` that records the object (URL, ETag,
+//! size), the part size and the parts written. A download that stops (an error, a cancel, a
+//! kill) goes on from there when started again, if the object is still the same version; a
+//! partial file of another version, or a `FILE` that already exists, is refused. Once every
+//! part is in, the file is synced and renamed to `FILE`.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::ops::ControlFlow;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+use crate::object::RemoteObject;
+use crate::{Options, Progress};
+
+/// What a [`download`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Download {
+    /// Bytes the object has.
+    pub size: u64,
+    /// Bytes read now.
+    pub fetched: u64,
+    /// Bytes a partial download had already written.
+    pub resumed: u64,
+}
+
+/// Downloads `object` to `path` (see the module docs), `options.concurrency` parts of
+/// `options.part_size` bytes in flight; `progress` after each part, `Break` to stop (the
+/// partial file stays, to resume).
+///
+/// # Errors
+/// [`Error::Conflict`] when `path` exists or a partial download is of another object or
+/// version; [`Error::Io`] for the local files; [`Error::Cancelled`]; the reads' errors.
+pub async fn download<F>(object: &RemoteObject, path: &Path, options: &Options, mut progress: F) -> Result<Download>
+where
+    F: FnMut(Progress) -> ControlFlow<()>,
+{
+    if path.exists() {
+        return Err(Error::Conflict {
+            path: path.into(),
+            reason: "exists already (remove it to download again)".to_owned(),
+        });
+    }
+    let partial = sibling(path, ".part");
+    let state_path = sibling(path, ".part.json");
+    let size = object.size();
+    let (file, mut state) = if partial.exists() {
+        let state = State::load(&state_path, &partial, object)?;
+        let file = File::options()
+            .write(true)
+            .open(&partial)
+            .map_err(|e| Error::io(&partial, e))?;
+        (file, state)
+    } else {
+        let file = File::create(&partial).map_err(|e| Error::io(&partial, e))?;
+        file.set_len(size).map_err(|e| Error::io(&partial, e))?;
+        let state = State {
+            part_size: options.part_size.max(1),
+            done: Vec::new(),
+        };
+        state.save(&state_path, object)?;
+        (file, state)
+    };
+    let part_size = state.part_size;
+    let count = size.div_ceil(part_size);
+    // The parts already written: a set as long as the record, never one sized by the object.
+    let written: HashSet<u64> = state.done.iter().copied().filter(|&i| i < count).collect();
+    let range = |i: u64| i * part_size..i.saturating_add(1).saturating_mul(part_size).min(size);
+    let resumed: u64 = written.iter().map(|&i| range(i).end - range(i).start).sum();
+    let todo = (0..count).filter(move |i| !written.contains(i));
+    let file = Arc::new(file);
+    let mut running = stream::iter(todo)
+        .map(|i| {
+            let file = Arc::clone(&file);
+            let partial = partial.clone();
+            async move {
+                let r = range(i);
+                let bytes = object.read(r.clone()).await?;
+                let at = r.start;
+                tokio::task::spawn_blocking(move || file.write_all_at(&bytes, at))
+                    .await
+                    .map_err(|e| Error::io(&partial, std::io::Error::other(e)))?
+                    .map_err(|e| Error::io(&partial, e))?;
+                Ok::<(u64, u64), Error>((i, r.end - r.start))
+            }
+        })
+        .buffer_unordered(options.concurrency.max(1));
+    let mut done = resumed;
+    let mut fetched = 0u64;
+    while let Some((i, len)) = running.try_next().await? {
+        done += len;
+        fetched += len;
+        state.done.push(i);
+        state.save(&state_path, object)?;
+        if progress(Progress { done, total: size }).is_break() {
+            return Err(Error::Cancelled { done, total: size });
+        }
+    }
+    drop(running);
+    file.sync_all().map_err(|e| Error::io(&partial, e))?;
+    std::fs::rename(&partial, path).map_err(|e| Error::io(path, e))?;
+    let _ = std::fs::remove_file(&state_path);
+    tracing::debug!(url = object.url(), path = %path.display(), fetched, resumed, "downloaded");
+    Ok(Download {
+        size,
+        fetched,
+        resumed,
+    })
+}
+
+/// `path` with `suffix` added to its file name.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// The record beside a partial download.
+struct State {
+    part_size: u64,
+    done: Vec<u64>,
+}
+
+impl State {
+    fn save(&self, path: &Path, object: &RemoteObject) -> Result<()> {
+        let record = json!({
+            "url": object.url(),
+            "etag": object.etag(),
+            "size": object.size(),
+            "part_size": self.part_size,
+            "done": self.done,
+        });
+        let tmp = sibling(path, ".tmp");
+        std::fs::write(&tmp, record.to_string()).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    }
+
+    /// The record of a partial download of `object`, refused if it is of another object or
+    /// version, or unreadable.
+    fn load(path: &Path, partial: &Path, object: &RemoteObject) -> Result<State> {
+        let conflict = |reason: String| Error::Conflict {
+            path: partial.into(),
+            reason: format!("{reason}; remove it (and {}) to start over", path.display()),
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| conflict(format!("a partial download without a readable record ({e})")))?;
+        let record: Value = serde_json::from_str(&text)
+            .map_err(|e| conflict(format!("a partial download with a malformed record ({e})")))?;
+        let etag = record.get("etag").and_then(Value::as_str);
+        let size = record.get("size").and_then(Value::as_u64);
+        if etag != object.etag() || size != Some(object.size()) {
+            return Err(conflict(format!(
+                "a partial download of another version of the object (ETag {}, {} bytes; now {}, {} bytes)",
+                etag.unwrap_or("none"),
+                size.map_or("unknown".to_owned(), |s| s.to_string()),
+                object.etag().unwrap_or("none"),
+                object.size()
+            )));
+        }
+        let part_size = record
+            .get("part_size")
+            .and_then(Value::as_u64)
+            .filter(|&p| p > 0)
+            .ok_or_else(|| conflict("a partial download record without a part size".to_owned()))?;
+        let done = record
+            .get("done")
+            .and_then(Value::as_array)
+            .map(|d| d.iter().filter_map(Value::as_u64).collect())
+            .unwrap_or_default();
+        let len = std::fs::metadata(partial).map_err(|e| Error::io(partial, e))?.len();
+        if len != object.size() {
+            return Err(conflict(format!("a partial file of {len} bytes, not {}", object.size())));
+        }
+        Ok(State { part_size, done })
+    }
+}
