@@ -20,6 +20,9 @@ pub enum CliError {
     /// The upload failed: no GPU, no memory, a file that changed.
     #[error(transparent)]
     Upload(#[from] weightmap_gpu::Error),
+    /// A model in object storage could not be read or downloaded.
+    #[error(transparent)]
+    Remote(#[from] weightmap_remote::Error),
     /// A bad combination of options (exit status 2).
     #[error("{0}")]
     Usage(String),

@@ -28,6 +28,9 @@ pub struct Options {
 }
 
 pub fn run(file: Option<&Path>, options: &Options) -> Result<(), CliError> {
+    if let Some(url) = file.and_then(crate::remote::as_url) {
+        return crate::remote::inspect(url, options);
+    }
     let Some(path) = file else {
         let model = Model::parse(SAMPLE).map_err(|source| CliError::Parse {
             path: SAMPLE_NAME.to_string(),

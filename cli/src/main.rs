@@ -8,6 +8,7 @@
 mod display;
 mod error;
 mod inspect;
+mod remote;
 mod report;
 mod residency;
 mod serve;
@@ -50,8 +51,11 @@ enum Command {
     /// refuses is shown as far as it could be read, then the error (exit status 1).
     Inspect {
         /// The model: a GGUF or safetensors file, a first GGUF split, or a
-        /// model.safetensors.index.json. Without one, inspects the small sample built into
-        /// the binary (samples/tiny-llama.gguf, written by the official gguf writer).
+        /// model.safetensors.index.json; or the URL of one (s3://, gs://, az://, http(s)://,
+        /// file://: its header read by range, credentials from AWS_*, GOOGLE_*, AZURE_*;
+        /// --json adds "remote": {"url", "requests", "bytes"}). Without one, inspects the
+        /// small sample built into the binary (samples/tiny-llama.gguf, written by the
+        /// official gguf writer).
         file: Option<PathBuf>,
 
         /// Print one JSON object instead of text: {"format", "version", "alignment",
@@ -232,6 +236,42 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+
+    /// Download a model from object storage (s3://, gs://, az://, http(s)://, file://) by
+    /// parallel ranged reads.
+    ///
+    /// One file goes to PATH (or into PATH, a folder); a sharded model (its
+    /// model.safetensors.index.json, or the first file of a GGUF split set) goes into the
+    /// folder PATH, every file. A download that stops resumes where it stopped (FILE.part
+    /// and FILE.part.json) if the object is still the same version (ETag), and is refused
+    /// otherwise; an existing FILE is refused unless --force. The files are opened at the
+    /// end to check that they parse.
+    Get {
+        /// The model's URL.
+        url: String,
+
+        /// Where to write it: a file, or a folder for a model of several files.
+        #[arg(short, long, value_name = "PATH")]
+        output: PathBuf,
+
+        /// Requests in flight.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+
+        /// Bytes of one request, in MiB.
+        #[arg(long, default_value_t = 8)]
+        part_mib: u64,
+
+        /// Replace files that exist already.
+        #[arg(long)]
+        force: bool,
+
+        /// Print one JSON object: {"url", "files": [{"file", "size", "fetched",
+        /// "resumed"}], "bytes", "fetched", "tensors", "seconds", "bytes_per_second",
+        /// "requests"}.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `--fill` values.
@@ -297,6 +337,23 @@ fn main() -> ExitCode {
                 max_ranges,
                 header_timeout: std::time::Duration::from_secs(header_timeout.max(1)),
                 stall_timeout: std::time::Duration::from_secs(stall_timeout.max(1)),
+                json,
+            },
+        ),
+        Command::Get {
+            url,
+            output,
+            concurrency,
+            part_mib,
+            force,
+            json,
+        } => remote::get(
+            &url,
+            &remote::GetOptions {
+                output,
+                concurrency,
+                part_mib,
+                force,
                 json,
             },
         ),

@@ -38,7 +38,12 @@ pub struct Download {
 /// # Errors
 /// [`Error::Conflict`] when `path` exists or a partial download is of another object or
 /// version; [`Error::Io`] for the local files; [`Error::Cancelled`]; the reads' errors.
-pub async fn download<F>(object: &RemoteObject, path: &Path, options: &Options, mut progress: F) -> Result<Download>
+pub async fn download<F>(
+    object: &RemoteObject,
+    path: &Path,
+    options: &Options,
+    mut progress: F,
+) -> Result<Download>
 where
     F: FnMut(Progress) -> ControlFlow<()>,
 {
@@ -149,8 +154,11 @@ impl State {
             path: partial.into(),
             reason: format!("{reason}; remove it (and {}) to start over", path.display()),
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| conflict(format!("a partial download without a readable record ({e})")))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            conflict(format!(
+                "a partial download without a readable record ({e})"
+            ))
+        })?;
         let record: Value = serde_json::from_str(&text)
             .map_err(|e| conflict(format!("a partial download with a malformed record ({e})")))?;
         let etag = record.get("etag").and_then(Value::as_str);
@@ -174,9 +182,14 @@ impl State {
             .and_then(Value::as_array)
             .map(|d| d.iter().filter_map(Value::as_u64).collect())
             .unwrap_or_default();
-        let len = std::fs::metadata(partial).map_err(|e| Error::io(partial, e))?.len();
+        let len = std::fs::metadata(partial)
+            .map_err(|e| Error::io(partial, e))?
+            .len();
         if len != object.size() {
-            return Err(conflict(format!("a partial file of {len} bytes, not {}", object.size())));
+            return Err(conflict(format!(
+                "a partial file of {len} bytes, not {}",
+                object.size()
+            )));
         }
         Ok(State { part_size, done })
     }

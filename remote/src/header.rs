@@ -22,7 +22,11 @@ pub(crate) struct Prefix {
 
 impl Prefix {
     /// Sends the first request.
-    pub(crate) async fn open(location: Location, traffic: Arc<Traffic>, limit: u64) -> Result<Prefix> {
+    pub(crate) async fn open(
+        location: Location,
+        traffic: Arc<Traffic>,
+        limit: u64,
+    ) -> Result<Prefix> {
         let first = HeaderParser::FIRST_READ.min(limit.max(64));
         let (object, body) = RemoteObject::first(location, 0..first, traffic).await?;
         Ok(Prefix {
@@ -100,15 +104,20 @@ impl Prefix {
 
     /// Parses the header of a model file, reading as the parser asks, and stops reading as
     /// soon as it is complete.
-    pub(crate) async fn parse(mut self, format: Option<Format>) -> Result<(RemoteObject, ModelFile<Vec<u8>>)> {
+    pub(crate) async fn parse(
+        mut self,
+        format: Option<Format>,
+    ) -> Result<(RemoteObject, ModelFile<Vec<u8>>)> {
         let mut parser = HeaderParser::new(format);
         let index = loop {
             match parser.parse(&self.bytes) {
                 Ok(index) => break index,
                 Err(ParseError::Truncated { needed, .. })
-                    if needed > self.bytes.len() as u64 && (self.bytes.len() as u64) < self.object.size() =>
+                    if needed > self.bytes.len() as u64
+                        && (self.bytes.len() as u64) < self.object.size() =>
                 {
-                    let exact = matches!(detect(&self.bytes), Ok(Content::Model(Format::Safetensors)));
+                    let exact =
+                        matches!(detect(&self.bytes), Ok(Content::Model(Format::Safetensors)));
                     self.grow(needed, exact).await?;
                 }
                 Err(e) => return Err(Error::parse(self.object.url(), e)),
@@ -123,6 +132,10 @@ impl Prefix {
     }
 }
 
-fn pair(index: HeaderIndex, bytes: Vec<u8>, complete: bool) -> weightmap_core::Result<ModelFile<Vec<u8>>> {
+fn pair(
+    index: HeaderIndex,
+    bytes: Vec<u8>,
+    complete: bool,
+) -> weightmap_core::Result<ModelFile<Vec<u8>>> {
     index.pair(bytes, complete)
 }

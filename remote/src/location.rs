@@ -113,7 +113,11 @@ impl Location {
                     .with_retry(retry(options));
                 Arc::new(b.build().map_err(store_error)?)
             }
-            _ => return Err(bad("not a URL this reads: use s3://, gs://, az://, http(s):// or file://")),
+            _ => {
+                return Err(bad(
+                    "not a URL this reads: use s3://, gs://, az://, http(s):// or file://",
+                ))
+            }
         };
         Ok(Location {
             store,
@@ -167,7 +171,10 @@ fn unknown_key(key: &str) -> String {
 fn client_settings(options: &Options) -> Vec<(ClientConfigKey, String)> {
     let secs = |d: Duration| format!("{}ms", d.as_millis());
     vec![
-        (ClientConfigKey::ConnectTimeout, secs(options.connect_timeout)),
+        (
+            ClientConfigKey::ConnectTimeout,
+            secs(options.connect_timeout),
+        ),
         (ClientConfigKey::ReadTimeout, secs(options.read_timeout)),
         (ClientConfigKey::Timeout, secs(options.request_timeout)),
     ]
@@ -197,11 +204,17 @@ mod tests {
     #[test]
     fn urls_of_each_store_and_their_siblings() {
         let options = Options::default();
-        let http = Location::parse("http://127.0.0.1:9/models/a%20b/m.safetensors.index.json", &options)
-            .unwrap();
+        let http = Location::parse(
+            "http://127.0.0.1:9/models/a%20b/m.safetensors.index.json",
+            &options,
+        )
+        .unwrap();
         assert_eq!(http.path.as_ref(), "models/a b/m.safetensors.index.json");
         let shard = http.sibling("m-00001-of-00002.safetensors").unwrap();
-        assert_eq!(shard.path.as_ref(), "models/a b/m-00001-of-00002.safetensors");
+        assert_eq!(
+            shard.path.as_ref(),
+            "models/a b/m-00001-of-00002.safetensors"
+        );
         assert_eq!(
             shard.url(),
             "http://127.0.0.1:9/models/a%20b/m-00001-of-00002.safetensors"

@@ -135,7 +135,11 @@ impl RemoteModel {
     /// [`Error::NoTensor`], [`Error::BufferSize`], [`Error::Cancelled`], and the errors of
     /// the requests ([`Error::Changed`] for an object replaced meanwhile): the first error
     /// stops the rest; buffers are then partly written.
-    pub async fn read_tensors<F>(&self, reads: Vec<(&str, &mut [u8])>, mut progress: F) -> Result<()>
+    pub async fn read_tensors<F>(
+        &self,
+        reads: Vec<(&str, &mut [u8])>,
+        mut progress: F,
+    ) -> Result<()>
     where
         F: FnMut(Progress) -> ControlFlow<()>,
     {
@@ -245,7 +249,10 @@ async fn assemble(
         objects.push(object);
     }
     let model = Model::from_gguf_splits(splits).map_err(|e| {
-        let at = e.shard().and_then(|i| objects.get(i)).map_or(url.as_str(), |o| o.url());
+        let at = e
+            .shard()
+            .and_then(|i| objects.get(i))
+            .map_or(url.as_str(), |o| o.url());
         Error::parse(at, e)
     })?;
     Ok((model, objects))
@@ -295,7 +302,8 @@ async fn open_all(
         .collect::<Result<Vec<_>>>()?;
     stream::iter(locations)
         .map(|location| async move {
-            let prefix = Prefix::open(location, Arc::clone(traffic), options.max_header_bytes).await?;
+            let prefix =
+                Prefix::open(location, Arc::clone(traffic), options.max_header_bytes).await?;
             prefix.parse(Some(format)).await
         })
         .buffered(options.concurrency.max(1))

@@ -65,7 +65,13 @@ mod tests {
 
     #[test]
     fn adjacent_reads_merge_up_to_the_part_size_and_long_ones_split() {
-        let wanted = [w(0, 10..20), w(0, 0..10), w(0, 20..45), w(1, 0..5), w(0, 50..52)];
+        let wanted = [
+            w(0, 10..20),
+            w(0, 0..10),
+            w(0, 20..45),
+            w(1, 0..5),
+            w(0, 50..52),
+        ];
         let parts = plan(&wanted, 16);
         let shape: Vec<_> = parts.iter().map(|p| (p.file, p.range.clone())).collect();
         assert_eq!(

@@ -9,9 +9,9 @@ pub mod fuzzing;
 pub mod hostile;
 pub mod hostile_safetensors;
 pub mod page_cache;
-pub mod servers;
 #[cfg(feature = "peers")]
 pub mod peers;
+pub mod servers;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -182,9 +182,7 @@ impl Faulty {
         let port = listener.local_addr().unwrap().port();
         let bytes = Arc::new(bytes);
         std::thread::spawn(move || {
-            let mut serial = 0u64;
-            for stream in listener.incoming().flatten() {
-                serial += 1;
+            for (serial, stream) in listener.incoming().flatten().enumerate() {
                 let bytes = Arc::clone(&bytes);
                 std::thread::spawn(move || answer(stream, &bytes, serial));
             }
@@ -198,7 +196,7 @@ impl Faulty {
     }
 }
 
-fn answer(mut stream: TcpStream, bytes: &[u8], serial: u64) {
+fn answer(mut stream: TcpStream, bytes: &[u8], serial: usize) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut line = String::new();
     if reader.read_line(&mut line).is_err() {
@@ -242,7 +240,8 @@ fn answer(mut stream: TcpStream, bytes: &[u8], serial: u64) {
     let exact = format!("bytes {start}-{}/{len}", end.saturating_sub(1));
     let _ = match fault {
         "ignore-range" => {
-            let _ = stream.write_all(head("200 OK", &format!("Content-Length: {len}\r\n")).as_bytes());
+            let _ =
+                stream.write_all(head("200 OK", &format!("Content-Length: {len}\r\n")).as_bytes());
             stream.write_all(bytes)
         }
         "short" => {

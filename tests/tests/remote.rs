@@ -14,7 +14,9 @@ use weightmap_remote::{download, Error, Options, RemoteModel};
 use weightmap_tests::servers::{Faulty, Moto, Nginx};
 
 fn bytes(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+        .collect()
 }
 
 /// The model forms, written into `dir`: returns the file names to open.
@@ -31,7 +33,12 @@ fn fixtures(dir: &Path) -> Vec<&'static str> {
     std::fs::write(dir.join("one.safetensors"), &one).unwrap();
     let mut wide = SafetensorsBuilder::default();
     for i in 0..20_000 {
-        wide = wide.tensor(&format!("model.layers.{i}.mlp.weight"), "F16", &[2, 3], &bytes(12, i as u8));
+        wide = wide.tensor(
+            &format!("model.layers.{i}.mlp.weight"),
+            "F16",
+            &[2, 3],
+            &bytes(12, i as u8),
+        );
     }
     let wide = wide.build();
     assert!(wide.len() > 1 << 20);
@@ -55,7 +62,12 @@ fn fixtures(dir: &Path) -> Vec<&'static str> {
             .kv_raw(b"split.count", 2, 3u16.to_le_bytes().to_vec())
             .kv_raw(b"split.tensors.count", 5, 3i32.to_le_bytes().to_vec())
             .kv_str("general.architecture", "llama")
-            .tensor(&format!("blk.{no}.w"), &[256, 100], 0, &bytes(256 * 100 * 4, no as u8));
+            .tensor(
+                &format!("blk.{no}.w"),
+                &[256, 100],
+                0,
+                &bytes(256 * 100 * 4, no as u8),
+            );
         let name = format!("g-{:05}-of-00003.gguf", no + 1);
         std::fs::write(dir.join(name), b.build()).unwrap();
     }
@@ -93,16 +105,35 @@ async fn agrees(url: &str, path: &Path, options: &Options) -> RemoteModel {
     let remote = RemoteModel::open(url, options).await.unwrap();
     assert_eq!(remote_report(&remote), local_report(path), "{url}");
     let files = remote.objects().len() as u64 + u64::from(remote.index_object().is_some());
-    assert!(remote.traffic().requests() <= 2 * files, "{url}: {} requests", remote.traffic().requests());
+    assert!(
+        remote.traffic().requests() <= 2 * files,
+        "{url}: {} requests",
+        remote.traffic().requests()
+    );
     let local = weightmap_native::open(path).unwrap();
     let names: Vec<String> = local.tensors().map(|t| t.name().to_owned()).collect();
     for name in names.iter().take(3) {
         let want = local.tensor(name).unwrap();
-        assert_eq!(&remote.tensor(name).await.unwrap()[..], want.bytes(), "{url} {name}");
+        assert_eq!(
+            &remote.tensor(name).await.unwrap()[..],
+            want.bytes(),
+            "{url} {name}"
+        );
     }
-    let mut buffers: Vec<Vec<u8>> = local.tensors().map(|t| vec![0u8; (t.file_range().end - t.file_range().start) as usize]).collect();
-    let reads = names.iter().map(String::as_str).zip(buffers.iter_mut().map(|b| &mut b[..])).collect();
-    let small = Options { part_size: 64 << 10, concurrency: 4, ..options.clone() };
+    let mut buffers: Vec<Vec<u8>> = local
+        .tensors()
+        .map(|t| vec![0u8; (t.file_range().end - t.file_range().start) as usize])
+        .collect();
+    let reads = names
+        .iter()
+        .map(String::as_str)
+        .zip(buffers.iter_mut().map(|b| &mut b[..]))
+        .collect();
+    let small = Options {
+        part_size: 64 << 10,
+        concurrency: 4,
+        ..options.clone()
+    };
     let parted = RemoteModel::open(url, &small).await.unwrap();
     let mut calls = 0;
     parted
@@ -115,7 +146,11 @@ async fn agrees(url: &str, path: &Path, options: &Options) -> RemoteModel {
         .unwrap();
     assert!(calls > 0 || names.is_empty());
     for (name, got) in names.iter().zip(&buffers) {
-        assert_eq!(&got[..], local.tensor(name).unwrap().bytes(), "{url} {name}");
+        assert_eq!(
+            &got[..],
+            local.tensor(name).unwrap().bytes(),
+            "{url} {name}"
+        );
     }
     remote
 }
@@ -129,10 +164,16 @@ async fn every_form_over_nginx_agrees_with_the_local_open() {
         agrees(&nginx.url(name), &dir.path().join(name), &options()).await;
     }
     // A header over 1 MiB: two requests, and not much more than the header read.
-    let wide = RemoteModel::open(&nginx.url("wide.safetensors"), &options()).await.unwrap();
+    let wide = RemoteModel::open(&nginx.url("wide.safetensors"), &options())
+        .await
+        .unwrap();
     let header = wide.model().first().unwrap().data_offset();
     assert_eq!(wide.traffic().requests(), 2);
-    assert!(wide.traffic().bytes() <= header + (1 << 20), "{} for {header}", wide.traffic().bytes());
+    assert!(
+        wide.traffic().bytes() <= header + (1 << 20),
+        "{} for {header}",
+        wide.traffic().bytes()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,10 +186,16 @@ async fn gemma_header_in_two_requests() {
     std::os::unix::fs::symlink(&gemma, dir.path().join("gemma.gguf")).unwrap();
     let nginx = Nginx::start(dir.path(), None);
     agrees(&nginx.url("gemma.gguf"), &gemma, &options()).await;
-    let remote = RemoteModel::open(&nginx.url("gemma.gguf"), &options()).await.unwrap();
+    let remote = RemoteModel::open(&nginx.url("gemma.gguf"), &options())
+        .await
+        .unwrap();
     let header = remote.model().first().unwrap().data_offset();
     let traffic = remote.traffic();
-    println!("gemma header: {header} bytes, read in {} requests, {} bytes", traffic.requests(), traffic.bytes());
+    println!(
+        "gemma header: {header} bytes, read in {} requests, {} bytes",
+        traffic.requests(),
+        traffic.bytes()
+    );
     assert!(traffic.requests() <= 2);
     assert!(traffic.bytes() <= header + (1 << 20));
 }
@@ -168,15 +215,28 @@ async fn every_form_from_moto_s3() {
     // The bucket and objects, through object_store's own S3 client.
     upload_dir(&moto, dir.path()).await;
     for name in names {
-        agrees(&format!("s3://models/m/{name}"), &dir.path().join(name), &options).await;
+        agrees(
+            &format!("s3://models/m/{name}"),
+            &dir.path().join(name),
+            &options,
+        )
+        .await;
     }
-    let remote = RemoteModel::open("s3://models/m/one.safetensors", &options).await.unwrap();
+    let remote = RemoteModel::open("s3://models/m/one.safetensors", &options)
+        .await
+        .unwrap();
     let out = dir.path().join("got.safetensors");
-    let done = download(&remote.objects()[0], &out, &options, |_| ControlFlow::Continue(())).await.unwrap();
+    let done = download(&remote.objects()[0], &out, &options, |_| {
+        ControlFlow::Continue(())
+    })
+    .await
+    .unwrap();
     assert_eq!(done.fetched, done.size);
     assert_eq!(sha256(&out), sha256(&dir.path().join("one.safetensors")));
     // A missing object names itself.
-    let missing = RemoteModel::open("s3://models/m/absent.gguf", &options).await.unwrap_err();
+    let missing = RemoteModel::open("s3://models/m/absent.gguf", &options)
+        .await
+        .unwrap_err();
     assert!(missing.to_string().contains("absent.gguf"), "{missing}");
 }
 
@@ -195,7 +255,10 @@ async fn upload_dir(moto: &Moto, dir: &Path) {
         let name = path.file_name().unwrap().to_str().unwrap().to_owned();
         let data = std::fs::read(&path).unwrap();
         store
-            .put(&object_store::path::Path::from(format!("m/{name}")), data.into())
+            .put(
+                &object_store::path::Path::from(format!("m/{name}")),
+                data.into(),
+            )
             .await
             .unwrap();
     }
@@ -206,7 +269,9 @@ async fn reqwest_free_create_bucket(endpoint: &str) -> bool {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = endpoint.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("PUT /models HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let request = format!(
+        "PUT /models HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).await.unwrap();
@@ -222,7 +287,9 @@ fn sha256(path: &Path) -> String {
 async fn weightmap_serve_is_an_origin() {
     let dir = tempfile::tempdir().unwrap();
     let names = fixtures(dir.path());
-    let server = weightmap_native::serve::Server::new(weightmap_native::serve::ServeConfig::new(dir.path())).unwrap();
+    let server =
+        weightmap_native::serve::Server::new(weightmap_native::serve::ServeConfig::new(dir.path()))
+            .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { server.run(listener, std::future::pending()).await });
@@ -246,7 +313,8 @@ fn replace(path: &Path) {
     let tmp = path.with_extension("new");
     std::fs::write(&tmp, data).unwrap();
     let file = std::fs::File::options().write(true).open(&tmp).unwrap();
-    file.set_modified(std::time::SystemTime::now() + Duration::from_secs(5)).unwrap();
+    file.set_modified(std::time::SystemTime::now() + Duration::from_secs(5))
+        .unwrap();
     std::fs::rename(tmp, path).unwrap();
 }
 
@@ -255,13 +323,22 @@ async fn an_object_replaced_mid_read_is_an_error_never_mixed_bytes() {
     let dir = tempfile::tempdir().unwrap();
     fixtures(dir.path());
     let nginx = Nginx::start(dir.path(), None);
-    let remote = RemoteModel::open(&nginx.url("one.safetensors"), &options()).await.unwrap();
+    let remote = RemoteModel::open(&nginx.url("one.safetensors"), &options())
+        .await
+        .unwrap();
     replace(&dir.path().join("one.safetensors"));
     let err = remote.tensor("embed").await.unwrap_err();
     assert!(matches!(err, Error::Changed { .. }), "{err}");
-    assert!(err.to_string().contains("changed while it was read"), "{err}");
+    assert!(
+        err.to_string().contains("changed while it was read"),
+        "{err}"
+    );
     // nginx saw If-Match and answered 412.
-    assert!(nginx.requests().iter().any(|l| l.contains(" 412 ")), "{:?}", nginx.requests());
+    assert!(
+        nginx.requests().iter().any(|l| l.contains(" 412 ")),
+        "{:?}",
+        nginx.requests()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -270,7 +347,9 @@ async fn a_server_that_ignores_ranges_is_refused_before_the_body() {
     fixtures(dir.path());
     let nginx = Nginx::start(dir.path(), Some(0));
     let started = std::time::Instant::now();
-    let err = RemoteModel::open(&nginx.url("wide.safetensors"), &options()).await.unwrap_err();
+    let err = RemoteModel::open(&nginx.url("wide.safetensors"), &options())
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::RangesIgnored { .. }), "{err}");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
@@ -288,16 +367,28 @@ async fn faulty_servers_give_typed_errors_without_hanging() {
         ..Options::default()
     };
     // A correct server first: the faults are the server's, not the client's.
-    let ok = RemoteModel::open(&server.url("ok", "one.safetensors"), &quick).await.unwrap();
+    let ok = RemoteModel::open(&server.url("ok", "one.safetensors"), &quick)
+        .await
+        .unwrap();
     assert_eq!(ok.tensor("scale").await.unwrap().len(), 12);
-    let cases: [(&str, fn(&Error) -> bool); 7] = [
+    type Expected = fn(&Error) -> bool;
+    let cases: [(&str, Expected); 7] = [
         ("ignore-range", |e| matches!(e, Error::RangesIgnored { .. })),
-        ("short", |e| matches!(e, Error::Store { .. } | Error::BodyLength { .. })),
-        ("long", |e| matches!(e, Error::BodyLength { more: true, .. } | Error::Store { .. })),
+        ("short", |e| {
+            matches!(e, Error::Store { .. } | Error::BodyLength { .. })
+        }),
+        ("long", |e| {
+            matches!(
+                e,
+                Error::BodyLength { more: true, .. } | Error::Store { .. }
+            )
+        }),
         ("wrong-range", |e| matches!(e, Error::Store { .. })),
         ("overflow-range", |e| matches!(e, Error::Store { .. })),
         ("stall", |e| matches!(e, Error::Store { .. })),
-        ("reset", |e| matches!(e, Error::Store { .. } | Error::BodyLength { .. })),
+        ("reset", |e| {
+            matches!(e, Error::Store { .. } | Error::BodyLength { .. })
+        }),
     ];
     for (fault, expected) in cases {
         let started = std::time::Instant::now();
@@ -310,11 +401,20 @@ async fn faulty_servers_give_typed_errors_without_hanging() {
         };
         let err = read.await.unwrap_err();
         assert!(expected(&err), "{fault}: {err:?}");
-        assert!(err.to_string().contains(fault), "{fault}: the message names the URL: {err}");
-        assert!(started.elapsed() < Duration::from_secs(30), "{fault}: {:?}", started.elapsed());
+        assert!(
+            err.to_string().contains(fault),
+            "{fault}: the message names the URL: {err}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{fault}: {:?}",
+            started.elapsed()
+        );
     }
     // A server that changes the object between requests and ignores If-Match.
-    let changing = RemoteModel::open(&server.url("changing", "one.safetensors"), &quick).await.unwrap();
+    let changing = RemoteModel::open(&server.url("changing", "one.safetensors"), &quick)
+        .await
+        .unwrap();
     let err = changing.tensor("embed").await.unwrap_err();
     assert!(matches!(err, Error::Changed { .. }), "{err}");
 }
@@ -326,25 +426,43 @@ async fn downloads_resume_and_refuse_another_version() {
     let nginx = Nginx::start(dir.path(), None);
     let out_dir = tempfile::tempdir().unwrap();
     let out: PathBuf = out_dir.path().join("one.safetensors");
-    let small = Options { part_size: 256 << 10, concurrency: 2, ..options() };
-    let remote = RemoteModel::open(&nginx.url("one.safetensors"), &small).await.unwrap();
+    let small = Options {
+        part_size: 256 << 10,
+        concurrency: 2,
+        ..options()
+    };
+    let remote = RemoteModel::open(&nginx.url("one.safetensors"), &small)
+        .await
+        .unwrap();
     let object = &remote.objects()[0];
     // Stopped after the first part: the partial file stays.
-    let err = download(object, &out, &small, |_| ControlFlow::Break(())).await.unwrap_err();
+    let err = download(object, &out, &small, |_| ControlFlow::Break(()))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Cancelled { .. }), "{err}");
     assert!(!out.exists());
-    let done = download(object, &out, &small, |_| ControlFlow::Continue(())).await.unwrap();
+    let done = download(object, &out, &small, |_| ControlFlow::Continue(()))
+        .await
+        .unwrap();
     assert!(done.resumed > 0 && done.fetched < done.size, "{done:?}");
     assert_eq!(sha256(&out), sha256(&dir.path().join("one.safetensors")));
     // The output exists now: refused.
-    let again = download(object, &out, &small, |_| ControlFlow::Continue(())).await.unwrap_err();
+    let again = download(object, &out, &small, |_| ControlFlow::Continue(()))
+        .await
+        .unwrap_err();
     assert!(matches!(again, Error::Conflict { .. }), "{again}");
     // A partial download, then the object changes: resuming is refused.
     let other = out_dir.path().join("other.safetensors");
     let _ = download(object, &other, &small, |_| ControlFlow::Break(())).await;
     replace(&dir.path().join("one.safetensors"));
-    let changed = RemoteModel::open(&nginx.url("one.safetensors"), &small).await.unwrap();
-    let err = download(&changed.objects()[0], &other, &small, |_| ControlFlow::Continue(())).await.unwrap_err();
+    let changed = RemoteModel::open(&nginx.url("one.safetensors"), &small)
+        .await
+        .unwrap();
+    let err = download(&changed.objects()[0], &other, &small, |_| {
+        ControlFlow::Continue(())
+    })
+    .await
+    .unwrap_err();
     assert!(matches!(err, Error::Conflict { .. }), "{err}");
     assert!(err.to_string().contains("another version"), "{err}");
 }

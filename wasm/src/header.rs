@@ -110,8 +110,13 @@ impl HeaderParser {
             0
         };
         let have = self.data.len() as u64;
-        let end = CoreParser::next_read_end(have, self.needed, size).map_err(js_error)?;
-        Ok(end as f64)
+        match CoreParser::next_read_end(have, self.needed, size) {
+            Ok(end) => Ok(end as f64),
+            Err(Error::Truncated { needed, .. }) => Err(js_error(format_args!(
+                "truncated file: its header needs {needed} bytes but the file has {size}"
+            ))),
+            Err(e) => Err(js_error(e)),
+        }
     }
 
     /// Bytes pushed so far: the offset of the next chunk.
