@@ -172,12 +172,15 @@ enum Command {
     /// The file is read in chunks into a ring of pinned staging buffers (pread by default)
     /// and copied on a non-blocking stream while the next chunk is read; with --fill mmap
     /// each chunk's pages are handed back to the kernel once copied. Either way the
-    /// process's memory grows by about buffers x chunk size, not by the model's size. Prints the time of each phase, GB/s and the peak RSS
-    /// growth. Without an NVIDIA GPU and driver it says so and exits with status 1 (--host
-    /// runs the same pipeline into host memory).
+    /// process's memory grows by about buffers x chunk size, not by the model's size. A
+    /// model in object storage (a URL) is read by ranged requests a few chunks ahead of the
+    /// copies, every request pinned to the version first seen. Prints the time of each
+    /// phase, GB/s and the peak RSS growth. Without an NVIDIA GPU and driver it says so and
+    /// exits with status 1 (--host runs the same pipeline into host memory).
     Upload {
         /// The model: a GGUF or safetensors file, a first GGUF split, or a
-        /// model.safetensors.index.json.
+        /// model.safetensors.index.json; a path or a URL (s3://, gs://, az://, http(s)://,
+        /// file://: read by range straight into the pipeline, nothing stored on disk).
         file: PathBuf,
 
         /// CUDA device ordinal.
@@ -228,6 +231,14 @@ enum Command {
         /// without one).
         #[arg(long)]
         host: bool,
+
+        /// For a URL: requests in flight, across the model's files.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+
+        /// For a URL: bytes of one request, in MiB.
+        #[arg(long, default_value_t = 8)]
+        part_mib: u64,
 
         /// Print one JSON object: {"file", "device", "tensors", "bytes", "arena_bytes",
         /// "chunks", "chunk_size", "buffers", "threads", "fill", "seconds": {"open",
@@ -370,6 +381,8 @@ fn main() -> ExitCode {
             layers,
             tensors,
             host,
+            concurrency,
+            part_mib,
             json,
         } => upload::run(
             &file,
@@ -389,6 +402,8 @@ fn main() -> ExitCode {
                 verify,
                 layers,
                 tensors,
+                concurrency,
+                part_mib,
                 json,
             },
         ),

@@ -25,7 +25,7 @@ pub fn as_url(path: &Path) -> Option<&str> {
     plain.then_some(text)
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -68,6 +68,20 @@ pub fn inspect(url: &str, options: &InspectOptions) -> Result<(), CliError> {
     finish(written, &mut out)
 }
 
+/// The remote options of `--concurrency N --part-mib N`.
+pub fn remote_options(concurrency: usize, part_mib: u64) -> Result<RemoteOptions, CliError> {
+    if !(1..=1024).contains(&concurrency) || !(1..=1024).contains(&part_mib) {
+        return Err(CliError::Usage(
+            "--concurrency and --part-mib take numbers from 1 to 1024".into(),
+        ));
+    }
+    Ok(RemoteOptions {
+        concurrency,
+        part_size: part_mib << 20,
+        ..RemoteOptions::default()
+    })
+}
+
 /// `get`'s options.
 pub struct GetOptions {
     pub output: PathBuf,
@@ -81,16 +95,7 @@ pub struct GetOptions {
 /// into the folder PATH), resumed where a partial download stopped, then opened to check
 /// that they parse.
 pub fn get(url: &str, options: &GetOptions) -> Result<(), CliError> {
-    if options.concurrency == 0 || options.part_mib == 0 {
-        return Err(CliError::Usage(
-            "--concurrency and --part-mib take positive numbers".into(),
-        ));
-    }
-    let remote_options = RemoteOptions {
-        concurrency: options.concurrency,
-        part_size: options.part_mib.saturating_mul(1 << 20),
-        ..RemoteOptions::default()
-    };
+    let remote_options = remote_options(options.concurrency, options.part_mib)?;
     let started = Instant::now();
     let runtime = runtime()?;
     let remote = runtime.block_on(RemoteModel::open(url, &remote_options))?;

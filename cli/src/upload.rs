@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use serde_json::json;
+use tokio::runtime::{Handle, Runtime};
 use weightmap_gpu::{
-    upload_file, CudaTarget, FileUpload, Fill, HostTarget, PlanOptions, TensorFilter,
-    UploadOptions, UploadReport,
+    upload_file, upload_remote, CudaTarget, FileUpload, Fill, HostTarget, PlanOptions,
+    RemoteUpload, Target, TensorFilter, UploadOptions, UploadReport,
 };
 use weightmap_native::{peak_resident_set_size, reset_peak_resident_set_size, resident_set_size};
+use weightmap_remote::RemoteModel;
 
 use crate::error::{finish, write_json, CliError};
 
@@ -29,6 +31,9 @@ pub struct Options {
     pub verify: bool,
     pub layers: Option<Range<u32>>,
     pub tensors: Vec<String>,
+    /// Requests in flight and bytes of one request, for a model read from a URL.
+    pub concurrency: usize,
+    pub part_mib: u64,
     pub json: bool,
 }
 
@@ -47,6 +52,40 @@ pub fn parse_layers(text: &str) -> Result<Range<u32>, String> {
         return Err(format!("{text:?} is empty"));
     }
     Ok(range)
+}
+
+/// Where the tensors come from.
+enum Source<'a> {
+    File(&'a Path),
+    /// A model opened from object storage, the runtime its requests run on, and how long
+    /// opening it took.
+    Remote(&'a Handle, &'a RemoteModel, Duration),
+}
+
+/// Runs the upload from `source` into `target`: its report (the open phase included) and
+/// how many tensors it uploaded.
+fn load<T: Target>(
+    source: &Source<'_>,
+    options: &FileUpload,
+    target: &mut T,
+    progress: impl FnMut(weightmap_gpu::Progress) -> ControlFlow<()>,
+) -> Result<(UploadReport, usize), CliError> {
+    let model = match *source {
+        Source::File(path) => upload_file(path, target, options, progress)?,
+        Source::Remote(runtime, remote, _) => {
+            let options = RemoteUpload {
+                plan: options.plan.clone(),
+                upload: options.upload.clone(),
+                filter: options.filter.clone(),
+            };
+            upload_remote(remote, runtime, target, &options, progress)?
+        }
+    };
+    let mut report = model.report().clone();
+    if let Source::Remote(_, _, opened) = source {
+        report.open += *opened;
+    }
+    Ok((report, model.tensor_count()))
 }
 
 pub fn run(path: &Path, options: &Options) -> Result<(), CliError> {
@@ -108,24 +147,32 @@ pub fn run(path: &Path, options: &Options) -> Result<(), CliError> {
 
     let rss_before = resident_set_size();
     let peak_measured = reset_peak_resident_set_size();
+    // A URL is opened first (its header read by range), then uploaded from its objects.
+    let remote = match crate::remote::as_url(path) {
+        Some(url) => Some(open_remote(url, options)?),
+        None => None,
+    };
+    let source = match &remote {
+        Some((runtime, model, opened)) => Source::Remote(runtime.handle(), model, *opened),
+        None => Source::File(path),
+    };
     let (device, report, tensors) = if options.host {
-        let model = upload_file(path, &mut HostTarget::new(), &file_upload, progress)?;
-        (
-            "host memory".to_string(),
-            model.report().clone(),
-            model.tensor_count(),
-        )
+        let (report, tensors) = load(&source, &file_upload, &mut HostTarget::new(), progress)?;
+        ("host memory".to_string(), report, tensors)
     } else {
         let mut target = CudaTarget::new(options.device)?;
         let name = target.device_name()?;
-        let model = upload_file(path, &mut target, &file_upload, progress)?;
+        let (report, tensors) = load(&source, &file_upload, &mut target, progress)?;
         (
             format!("CUDA device {} ({name})", options.device),
-            model.report().clone(),
-            model.tensor_count(),
+            report,
+            tensors,
         )
     };
     bar.finish_and_clear();
+    let traffic = remote
+        .as_ref()
+        .map(|(_, m, _)| (m.traffic().requests(), m.traffic().bytes()));
     let peak_rss = peak_measured.then(peak_resident_set_size).flatten();
     let growth = peak_rss.zip(rss_before).map(|(p, b)| p.saturating_sub(b));
 
@@ -144,7 +191,11 @@ pub fn run(path: &Path, options: &Options) -> Result<(), CliError> {
                 "chunk_size": chunk_size,
                 "buffers": report.buffers,
                 "threads": report.threads,
-                "fill": format!("{:?}", options.fill).to_lowercase(),
+                "fill": match remote {
+                    Some(_) => "remote".to_owned(),
+                    None => format!("{:?}", options.fill).to_lowercase(),
+                },
+                "remote": traffic.map(|(requests, bytes)| json!({"requests": requests, "bytes": bytes})),
                 "seconds": {
                     "open": seconds(report.open),
                     "allocate": seconds(report.allocate),
@@ -159,9 +210,19 @@ pub fn run(path: &Path, options: &Options) -> Result<(), CliError> {
             }),
         )
     } else {
-        write_text(&mut out, path, &device, &report, tensors, growth)
+        write_text(&mut out, path, &device, &report, tensors, growth, traffic)
     };
     finish(written, &mut out)
+}
+
+/// Opens the model at `url` (its header read by range) on a runtime the upload's requests
+/// then run on; how long it took.
+fn open_remote(url: &str, options: &Options) -> Result<(Runtime, RemoteModel, Duration), CliError> {
+    let started = std::time::Instant::now();
+    let runtime = crate::remote::runtime()?;
+    let remote_options = crate::remote::remote_options(options.concurrency, options.part_mib)?;
+    let model = runtime.block_on(RemoteModel::open(url, &remote_options))?;
+    Ok((runtime, model, started.elapsed()))
 }
 
 fn write_text(
@@ -171,6 +232,7 @@ fn write_text(
     report: &UploadReport,
     tensors: usize,
     growth: Option<u64>,
+    traffic: Option<(u64, u64)>,
 ) -> io::Result<()> {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     writeln!(out, "{} -> {device}", path.display())?;
@@ -196,8 +258,19 @@ fn write_text(
         ms(report.allocate)
     )?;
     match report.verify {
-        Some(v) => writeln!(out, ", verify {:.1} ms: every byte matches the file", ms(v))?,
+        Some(v) => writeln!(
+            out,
+            ", verify {:.1} ms: every byte matches the source",
+            ms(v)
+        )?,
         None => writeln!(out)?,
+    }
+    if let Some((requests, bytes)) = traffic {
+        writeln!(
+            out,
+            "  read by range: {requests} requests, {}",
+            HumanBytes(bytes)
+        )?;
     }
     match growth {
         Some(g) => writeln!(out, "  peak RSS growth: {}", HumanBytes(g)),

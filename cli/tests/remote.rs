@@ -163,3 +163,68 @@ fn get_downloads_every_file_byte_for_byte() {
     let bad = weightmap(&["get", &nginx.url(names[0]), "-o", "x", "--concurrency", "0"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn upload_url_reads_the_model_by_range_into_the_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = fixtures(dir.path());
+    let nginx = Nginx::start(dir.path(), None);
+    for name in names {
+        let local = json(&[
+            "upload",
+            dir.path().join(name).to_str().unwrap(),
+            "--host",
+            "--json",
+        ]);
+        let url = nginx.url(name);
+        let remote = json(&[
+            "upload",
+            &url,
+            "--host",
+            "--verify",
+            "--chunk-mib",
+            "1",
+            "--part-mib",
+            "1",
+            "--json",
+        ]);
+        for key in ["tensors", "bytes", "arena_bytes"] {
+            assert_eq!(remote[key], local[key], "{url}: {key}");
+        }
+        assert_eq!(remote["verified"], true, "{remote}");
+        assert_eq!(remote["fill"], "remote", "{remote}");
+        assert!(local["remote"].is_null(), "{local}");
+        // The header, the tensors and their verification: every tensor byte twice.
+        let bytes = remote["bytes"].as_u64().unwrap();
+        assert!(
+            remote["remote"]["bytes"].as_u64().unwrap() >= 2 * bytes,
+            "{remote}"
+        );
+        assert!(
+            remote["remote"]["requests"].as_u64().unwrap() >= 3,
+            "{remote}"
+        );
+    }
+    // Text output names the traffic; --layers and --tensor filter as for a file.
+    let text = weightmap(&["upload", &nginx.url(names[2]), "--host", "--layers", "1..2"]);
+    assert!(
+        text.status.success(),
+        "{}",
+        String::from_utf8_lossy(&text.stderr)
+    );
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("1 tensors") && text.contains("read by range"),
+        "{text}"
+    );
+    // A missing object (1), a server that ignores ranges (1), bad options (2).
+    let missing = weightmap(&["upload", &nginx.url("absent.gguf"), "--host"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("absent.gguf"));
+    let ignored = Nginx::start(dir.path(), Some(0));
+    let refused = weightmap(&["upload", &ignored.url(names[0]), "--host"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("ignores byte ranges"));
+    let bad = weightmap(&["upload", &nginx.url(names[0]), "--host", "--part-mib", "0"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

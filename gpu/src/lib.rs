@@ -8,13 +8,15 @@
 //! - a [`ChunkSource`] that reads a chunk into a staging buffer: [`MappedSource`] copies out
 //!   of a memory map and releases the pages behind the upload (`MADV_DONTNEED`), so the extra
 //!   memory stays about `buffers x chunk size` whatever the model's size; [`FileSource`]
-//!   reads with `pread`, optionally `O_DIRECT`;
+//!   reads with `pread`, optionally `O_DIRECT`; with the `remote` feature, `RemoteSource`
+//!   reads ranges of an object in S3, GCS, Azure or over HTTP, chunks fetched ahead;
 //! - a [`Target`]: [`CudaTarget`] copies from a ring of plain pinned staging buffers on a
 //!   non-blocking stream, one event per buffer so a buffer is refilled only once its copies
 //!   are done; [`HostTarget`] does the same into host memory.
 //!
 //! [`upload`] runs the pipeline with a progress callback that can cancel; [`upload_file`]
-//! opens a GGUF file and does everything. The result is a [`DeviceModel`] whose tensors are
+//! opens a model file and does everything (`upload_remote`, a model opened from object
+//! storage). The result is a [`DeviceModel`] whose tensors are
 //! views of the arena.
 //!
 //! ```
@@ -47,6 +49,8 @@ mod file;
 mod filter;
 mod model;
 mod plan;
+#[cfg(feature = "remote")]
+mod remote;
 mod source;
 mod target;
 mod upload;
@@ -63,6 +67,8 @@ pub use plan::{
     Chunk, CopyOp, PlacedTensor, Plan, PlanOptions, TensorEntry, DEFAULT_CHUNK_SIZE,
     DIRECT_IO_ALIGNMENT, MIN_ALIGNMENT,
 };
+#[cfg(feature = "remote")]
+pub use remote::{upload_remote, RemoteSource, RemoteUpload};
 pub use source::{ChunkSource, FileSource, MappedSource};
 pub use target::{Arena, HostArena, HostTarget, Target};
 pub use upload::{upload, upload_shards, Progress, UploadOptions, UploadReport};

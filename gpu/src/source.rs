@@ -3,7 +3,8 @@
 //! [`MappedSource`] copies out of a [`ModelData`] (a memory map: `memcpy`, page faults and
 //! readahead by the kernel) and hands the pages back behind the upload; [`FileSource`] reads
 //! with `pread` straight into the staging buffer, optionally with `O_DIRECT` so a cold load
-//! does not fill the page cache. A remote object store can implement [`ChunkSource`] too.
+//! does not fill the page cache. With the `remote` feature, `RemoteSource` reads ranges from
+//! object storage.
 
 use std::fs::File;
 use std::io;

@@ -101,6 +101,11 @@ impl RemoteModel {
         self.index.as_ref()
     }
 
+    /// The options it was opened with, which its reads use.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
     /// Requests sent and bytes received so far, opening included.
     pub fn traffic(&self) -> &Traffic {
         &self.traffic

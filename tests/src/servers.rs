@@ -152,6 +152,40 @@ impl Moto {
         .map(|(k, v)| (k.to_owned(), v))
         .collect()
     }
+
+    /// Creates `bucket` and puts every file of `dir` in it as `PREFIX/NAME`, through
+    /// object_store's own S3 client.
+    pub async fn put_dir(&self, bucket: &str, prefix: &str, dir: &Path) {
+        use object_store::aws::AmazonS3Builder;
+        use object_store::ObjectStoreExt;
+        assert!(self.create_bucket(bucket).await, "bucket {bucket} created");
+        let mut builder = AmazonS3Builder::new().with_bucket_name(bucket);
+        for (k, v) in self.store_options() {
+            builder = builder.with_config(k.parse().unwrap(), v);
+        }
+        let store = builder.build().unwrap();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            let data = std::fs::read(&path).unwrap();
+            let key = object_store::path::Path::from(format!("{prefix}/{name}"));
+            store.put(&key, data.into()).await.unwrap();
+        }
+    }
+
+    /// `PUT /BUCKET` (moto accepts anonymous requests): whether it was created.
+    async fn create_bucket(&self, bucket: &str) -> bool {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = format!("127.0.0.1:{}", self.port);
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let request = format!(
+            "PUT /{bucket} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200")
+    }
 }
 
 impl Drop for Moto {
@@ -169,6 +203,8 @@ impl Drop for Moto {
 /// - `/wrong-range/…`: a `Content-Range` one byte later than asked;
 /// - `/overflow-range/…`: a `Content-Range` ending at 2^64 - 1;
 /// - `/stall/…`: the headers, then nothing (the connection held open 60 s);
+/// - `/stall-tail/…`: as `/ok/` for ranges from byte 0 (a header read), as `/stall/` for
+///   the others (tensor data);
 /// - `/reset/…`: the headers and a few bytes, then a reset;
 /// - `/changing/…`: a new ETag at every request, `If-Match` ignored.
 pub struct Faulty {
@@ -263,7 +299,11 @@ fn answer(mut stream: TcpStream, bytes: &[u8], serial: usize) {
             let _ = stream.write_all(partial(huge, true).as_bytes());
             stream.write_all(body)
         }
-        "stall" => {
+        "stall-tail" if start == 0 => {
+            let _ = stream.write_all(partial(exact, true).as_bytes());
+            stream.write_all(body)
+        }
+        "stall" | "stall-tail" => {
             let _ = stream.write_all(partial(exact, true).as_bytes());
             std::thread::sleep(Duration::from_secs(60));
             Ok(())

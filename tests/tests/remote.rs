@@ -213,7 +213,7 @@ async fn every_form_from_moto_s3() {
         ..options()
     };
     // The bucket and objects, through object_store's own S3 client.
-    upload_dir(&moto, dir.path()).await;
+    moto.put_dir("models", "m", dir.path()).await;
     for name in names {
         agrees(
             &format!("s3://models/m/{name}"),
@@ -238,44 +238,6 @@ async fn every_form_from_moto_s3() {
         .await
         .unwrap_err();
     assert!(missing.to_string().contains("absent.gguf"), "{missing}");
-}
-
-async fn upload_dir(moto: &Moto, dir: &Path) {
-    use object_store::aws::AmazonS3Builder;
-    use object_store::ObjectStoreExt;
-    let mut b = AmazonS3Builder::new().with_bucket_name("models");
-    for (k, v) in moto.store_options() {
-        b = b.with_config(k.parse().unwrap(), v);
-    }
-    let store = b.build().unwrap();
-    let client = reqwest_free_create_bucket(&moto.endpoint()).await;
-    assert!(client, "bucket created");
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
-        let data = std::fs::read(&path).unwrap();
-        store
-            .put(
-                &object_store::path::Path::from(format!("m/{name}")),
-                data.into(),
-            )
-            .await
-            .unwrap();
-    }
-}
-
-/// `PUT /models` on moto (anonymous requests are accepted): creates the bucket.
-async fn reqwest_free_create_bucket(endpoint: &str) -> bool {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = endpoint.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "PUT /models HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await.unwrap();
-    String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200")
 }
 
 fn sha256(path: &Path) -> String {
