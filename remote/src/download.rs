@@ -13,11 +13,12 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
-use crate::object::RemoteObject;
+use crate::object::{body_length, RemoteObject};
 use crate::{Options, Progress};
 
 /// What a [`download`] did.
@@ -84,21 +85,19 @@ where
     let mut running = stream::iter(todo)
         .map(|i| {
             let file = Arc::clone(&file);
-            let partial = partial.clone();
+            let partial = partial.as_path();
             async move {
                 let r = range(i);
-                let bytes = object.read(r.clone()).await?;
-                let at = r.start;
-                tokio::task::spawn_blocking(move || file.write_all_at(&bytes, at))
-                    .await
-                    .map_err(|e| Error::io(&partial, std::io::Error::other(e)))?
-                    .map_err(|e| Error::io(&partial, e))?;
+                write_part(object, r.clone(), file, partial).await?;
                 Ok::<(u64, u64), Error>((i, r.end - r.start))
             }
         })
         .buffer_unordered(options.concurrency.max(1));
     let mut done = resumed;
     let mut fetched = 0u64;
+    // Written parts go to the disk in the background while later ones arrive, so the final
+    // sync has little left to do.
+    let mut flushing: Option<tokio::task::JoinHandle<std::io::Result<()>>> = None;
     while let Some((i, len)) = running.try_next().await? {
         done += len;
         fetched += len;
@@ -107,9 +106,21 @@ where
         if progress(Progress { done, total: size }).is_break() {
             return Err(Error::Cancelled { done, total: size });
         }
+        if flushing.as_ref().is_none_or(|f| f.is_finished()) {
+            let file = Arc::clone(&file);
+            flushing = Some(tokio::task::spawn_blocking(move || file.sync_data()));
+        }
     }
     drop(running);
-    file.sync_all().map_err(|e| Error::io(&partial, e))?;
+    if let Some(flush) = flushing {
+        // Its result does not matter: the sync below reports any error.
+        let _ = flush.await;
+    }
+    let synced = Arc::clone(&file);
+    tokio::task::spawn_blocking(move || synced.sync_all())
+        .await
+        .map_err(|e| Error::io(&partial, std::io::Error::other(e)))?
+        .map_err(|e| Error::io(&partial, e))?;
     std::fs::rename(&partial, path).map_err(|e| Error::io(path, e))?;
     let _ = std::fs::remove_file(&state_path);
     tracing::debug!(url = object.url(), path = %path.display(), fetched, resumed, "downloaded");
@@ -118,6 +129,62 @@ where
         fetched,
         resumed,
     })
+}
+
+/// Body bytes gathered before they are written (one blocking task per batch).
+const WRITE_BATCH: usize = 1 << 20;
+
+/// Reads `range` of `object` and writes it at the same offsets of `file`, frame by frame as
+/// they arrive (in batches of about [`WRITE_BATCH`] bytes), never holding the whole part.
+async fn write_part(
+    object: &RemoteObject,
+    range: std::ops::Range<u64>,
+    file: Arc<File>,
+    path: &Path,
+) -> Result<()> {
+    let len = range.end - range.start;
+    let mut body = object.open_range(range.clone()).await?;
+    let mut at = range.start;
+    let mut got = 0u64;
+    let mut batch: Vec<Bytes> = Vec::new();
+    let mut batched = 0usize;
+    loop {
+        let frame = body.next().await?;
+        let end = frame.is_none();
+        if let Some(frame) = frame {
+            got = got.saturating_add(frame.len() as u64);
+            if got > len {
+                return Err(body_length(object.url(), range, got, true));
+            }
+            batched += frame.len();
+            batch.push(frame);
+        }
+        if batched >= WRITE_BATCH || (end && batched > 0) {
+            let frames = std::mem::take(&mut batch);
+            let file = Arc::clone(&file);
+            let start = at;
+            tokio::task::spawn_blocking(move || {
+                let mut offset = start;
+                for frame in frames {
+                    file.write_all_at(&frame, offset)?;
+                    offset += frame.len() as u64;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| Error::io(path, std::io::Error::other(e)))?
+            .map_err(|e| Error::io(path, e))?;
+            at += batched as u64;
+            batched = 0;
+        }
+        if end {
+            break;
+        }
+    }
+    if got != len {
+        return Err(body_length(object.url(), range, got, false));
+    }
+    Ok(())
 }
 
 /// `path` with `suffix` added to its file name.

@@ -317,11 +317,16 @@ fn store_error(url: &str, range: &Range<u64>, source: object_store::Error) -> Er
     }
 }
 
-fn body_length(url: &str, range: Range<u64>, got: usize, more: bool) -> Error {
+pub(crate) fn body_length(
+    url: &str,
+    range: Range<u64>,
+    got: impl TryInto<u64>,
+    more: bool,
+) -> Error {
     Error::BodyLength {
         url: url.to_owned(),
         range,
-        got: got as u64,
+        got: got.try_into().unwrap_or(u64::MAX),
         more,
     }
 }
