@@ -1,7 +1,9 @@
 //! Reading the first bytes of an object as its parser asks: a first range of
 //! [`HeaderParser::FIRST_READ`], then, if the header goes on, one more request for the rest
-//! (exactly the header for safetensors, whose first 8 bytes give its length; to the end of the
-//! object for GGUF, stopped once the parser is done).
+//! (exactly the header for safetensors, whose first 8 bytes give its length). A GGUF header's
+//! length is only known once it is parsed: its second request asks for up to
+//! [`GGUF_SECOND_END`] bytes in all, a third (rarely needed) for the rest of the object, each
+//! stopped once the parser is done.
 
 use std::sync::Arc;
 
@@ -11,6 +13,12 @@ use weightmap_core::{detect, Content, Error as ParseError, Format, ModelFile};
 use crate::error::{Error, Result};
 use crate::location::Location;
 use crate::object::{Body, RemoteObject, Traffic};
+
+/// Where a GGUF header's second request ends (when the parser needs no more than that): 7 MiB,
+/// room for the longest headers in use (Gemma 3's 262,144-token vocabulary makes 6.5 MB), and
+/// a bounded range, so that a server does not push megabytes past the header into the
+/// socket's buffers before the reader hangs up.
+pub(crate) const GGUF_SECOND_END: u64 = 7 << 20;
 
 /// An object's first bytes, read on demand.
 pub(crate) struct Prefix {
@@ -55,7 +63,13 @@ impl Prefix {
             let body = match &mut self.body {
                 Some(body) => body,
                 None => {
-                    let end = if exact { needed } else { size.min(self.limit) };
+                    let end = if exact {
+                        needed
+                    } else if have < GGUF_SECOND_END {
+                        needed.max(GGUF_SECOND_END).min(size).min(self.limit)
+                    } else {
+                        size.min(self.limit)
+                    };
                     self.body.insert(self.object.open_range(have..end).await?)
                 }
             };
