@@ -245,3 +245,24 @@ fn sigterm_and_sigint_stop_the_server_cleanly() {
         assert_eq!(code, Some(0), "SIG{signal}");
     }
 }
+
+#[test]
+fn a_file_swapped_for_a_symlink_out_of_the_root_is_refused_at_once() {
+    let server = Server::start(&[]);
+    let url = server.url("/files/blob.bin");
+    // Served (and remembered as resolved) a few times.
+    for _ in 0..3 {
+        assert_eq!(get(&url, &[]).status, StatusCode::OK);
+    }
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.bin");
+    std::fs::write(&secret, SECRET).unwrap();
+    std::fs::remove_file(server.root().join("blob.bin")).unwrap();
+    std::os::unix::fs::symlink(&secret, server.root().join("blob.bin")).unwrap();
+    let answer = get(&url, &[]);
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    assert!(!answer.body.windows(SECRET.len()).any(|w| w == SECRET));
+    // And a file deleted is gone at its next request.
+    std::fs::remove_file(server.root().join("blob.bin")).unwrap();
+    assert_eq!(get(&url, &[]).status, StatusCode::NOT_FOUND);
+}

@@ -38,6 +38,7 @@ mod model_index;
 mod models;
 mod paths;
 pub mod ranges;
+mod resolved;
 mod stalls;
 mod stats;
 
@@ -112,6 +113,7 @@ impl ServeConfig {
 pub(crate) struct Shared {
     root: Root,
     cache: MmapCache,
+    resolved: resolved::ResolvedPaths,
     indexes: Arc<models::Indexes>,
     counters: stats::Counters,
     max_ranges: NonZeroUsize,
@@ -146,6 +148,7 @@ impl Server {
         };
         let shared = Shared {
             root,
+            resolved: resolved::ResolvedPaths::new(cache.max_entries.min(4096)),
             cache: MmapCache::new(cache),
             indexes: Arc::new(models::Indexes::new(cache.max_entries)),
             counters: stats::Counters::default(),
@@ -318,27 +321,32 @@ impl Shared {
             self.plain(status, refusal.reason())
         };
         let rel = paths::relative(raw).map_err(refused)?;
-        let file = self.root.open_file(&rel).map_err(refused)?;
-        let meta = file
-            .metadata()
-            .map_err(|_| self.plain(StatusCode::NOT_FOUND, "cannot stat"))?;
+        let (file, meta) = self.root.open_file(&rel).map_err(refused)?;
         Ok((self.root.join(&rel), file, FileIdentity::of(&meta)))
     }
 
     /// [`resolve`](Self::resolve) without logging or counting a refusal: a probe.
     fn probe(&self, raw: &str) -> Option<(PathBuf, File, FileIdentity)> {
         let rel = paths::relative(raw).ok()?;
-        let file = self.root.open_file(&rel).ok()?;
-        let id = FileIdentity::of(&file.metadata().ok()?);
-        Some((self.root.join(&rel), file, id))
+        let (file, meta) = self.root.open_file(&rel).ok()?;
+        Some((self.root.join(&rel), file, FileIdentity::of(&meta)))
     }
 
     /// The mapping of the file a request path names.
     fn mapping(&self, raw: &str) -> Result<Arc<MmapFile>, Response> {
+        // A path resolved beneath the root before that still names the same file (one
+        // `stat`), whose mapping shows it: no open, fstat and close.
+        if let Some((key, id)) = self.resolved.get(raw) {
+            if let Some(mapped) = self.mapping_of(&key, &id)? {
+                return Ok(mapped);
+            }
+            self.resolved.forget(raw);
+        }
         // A file replaced between opening it and mapping it: resolve again, a few times.
         for _ in 0..3 {
             let (key, _file, id) = self.resolve(raw)?;
             if let Some(mapped) = self.mapping_of(&key, &id)? {
+                self.resolved.insert(raw, &key, id);
                 return Ok(mapped);
             }
         }

@@ -96,11 +96,12 @@ impl Root {
     }
 
     /// Opens `rel` (from [`relative`]) beneath the root: a regular file, never one reached
-    /// through a path or symlink that leaves the root. Never blocks on a FIFO.
-    pub(crate) fn open_file(&self, rel: &Path) -> Result<File, Refusal> {
+    /// through a path or symlink that leaves the root. Never blocks on a FIFO. With its
+    /// metadata (one `fstat`).
+    pub(crate) fn open_file(&self, rel: &Path) -> Result<(File, std::fs::Metadata), Refusal> {
         let file = self.open_beneath(rel)?;
         match file.metadata() {
-            Ok(meta) if meta.is_file() => Ok(file),
+            Ok(meta) if meta.is_file() => Ok((file, meta)),
             Ok(meta) if meta.is_dir() => Err(Refusal::NotFound("a directory")),
             Ok(_) => Err(Refusal::NotFound("not a regular file")),
             Err(_) => Err(Refusal::NotFound("cannot stat")),
