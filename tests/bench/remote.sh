@@ -11,9 +11,12 @@
 #
 #   tests/bench/remote.sh            (after ./test.sh: nginx, aria2, .venv, the Gemma file,
 #   RUNS=5 tests/bench/remote.sh      wasm/node_modules; apt-get install aria2 for aria2c)
+#   PARTS="header nginx" tests/bench/remote.sh   (some of: header nginx s3; all by default)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-3}
+PARTS=${PARTS:-header nginx s3}
+part() { [[ " $PARTS " == *" $1 "* ]]; }
 PY=${WEIGHTMAP_PYTHON:-$PWD/.venv/bin/python}
 PATH="$PATH:/usr/sbin"
 for tool in nginx curl aria2c node; do
@@ -85,6 +88,7 @@ BASE=http://127.0.0.1:$NGINX_PORT/files
 # Requests and body bytes nginx logged since the log was emptied.
 logged() { awk '{ n++; b += $4 } END { printf "%d %d", n, b }' "$WORK/access.log"; }
 
+if part header; then
 echo "## The Gemma header over HTTP (nginx access log)"
 echo
 if [ -f "$GEMMA" ] && [ -d wasm/node_modules/@huggingface/gguf ]; then
@@ -104,6 +108,7 @@ else
   echo "skipped: needs $GEMMA and wasm/node_modules (./test.sh makes both)"
 fi
 echo
+fi
 
 # Runs "$@" RUNS times (output FILE deleted before each), prints a table row of seconds,
 # then checks FILE's sha256.
@@ -127,6 +132,7 @@ row() {
   echo "| $name | ${times[*]} | $best | $("$PY" -c "print(f'{(1 << 30) / $best / 1e9:.2f}')") |"
 }
 
+if part nginx; then
 echo "## 1 GiB from nginx (seconds per run, wall clock; GB/s of the best)"
 echo
 echo "| tool | runs (s) | best (s) | GB/s |"
@@ -137,6 +143,8 @@ row "weightmap get" "$OUT/model.safetensors" "$WM" get "$BASE/model.safetensors"
 row "curl" "$OUT/model.safetensors" curl -sf -o "$OUT/model.safetensors" "$BASE/model.safetensors"
 row "aria2c -x8 -s8" "$OUT/model.safetensors" aria2c -q -x8 -s8 --file-allocation=none -d "$OUT" -o model.safetensors "$BASE/model.safetensors"
 echo
+fi
+part s3 || exit 0
 
 echo "## 1 GiB from moto's S3 server (seconds per run, wall clock; GB/s of the best)"
 echo

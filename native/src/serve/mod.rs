@@ -114,6 +114,8 @@ pub(crate) struct Shared {
     root: Root,
     cache: MmapCache,
     resolved: resolved::ResolvedPaths,
+    /// One permit per open connection, across every `run` of the server.
+    connections: Arc<Semaphore>,
     indexes: Arc<models::Indexes>,
     counters: stats::Counters,
     max_ranges: NonZeroUsize,
@@ -149,6 +151,7 @@ impl Server {
         let shared = Shared {
             root,
             resolved: resolved::ResolvedPaths::new(cache.max_entries.min(4096)),
+            connections: Arc::new(Semaphore::new(config.max_connections.max(1))),
             cache: MmapCache::new(cache),
             indexes: Arc::new(models::Indexes::new(cache.max_entries)),
             counters: stats::Counters::default(),
@@ -183,7 +186,10 @@ impl Server {
     }
 
     /// Serves HTTP/1.1 on `listener` until `shutdown` completes, then stops accepting and
-    /// waits up to [`ServeConfig::shutdown_grace`] for responses in flight.
+    /// waits up to [`ServeConfig::shutdown_grace`] for responses in flight. Clones of the
+    /// server may run at once, each on its own listener and runtime (as `weightmap serve`
+    /// runs one per core on clones of one listening socket): they share the caches, counters and
+    /// the limit of [`ServeConfig::max_connections`].
     ///
     /// # Errors
     /// None yet: failed accepts (out of file descriptors, say) are logged and retried.
@@ -194,7 +200,8 @@ impl Server {
     ) -> io::Result<()> {
         let app = self.router();
         let graceful = GracefulShutdown::new();
-        let slots = Arc::new(Semaphore::new(self.config.max_connections.max(1)));
+        // Shared by every `run` of this server (one per thread and listener, say).
+        let slots = Arc::clone(&self.shared.connections);
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             let slot = tokio::select! {
@@ -336,7 +343,7 @@ impl Shared {
     fn mapping(&self, raw: &str) -> Result<Arc<MmapFile>, Response> {
         // A path resolved beneath the root before that still names the same file (one
         // `stat`), whose mapping shows it: no open, fstat and close.
-        if let Some((key, id)) = self.resolved.get(raw) {
+        if let Some((key, id)) = self.resolved.get(raw, |rel| self.root.identity_of(rel)) {
             if let Some(mapped) = self.mapping_of(&key, &id)? {
                 return Ok(mapped);
             }
@@ -346,7 +353,9 @@ impl Shared {
         for _ in 0..3 {
             let (key, _file, id) = self.resolve(raw)?;
             if let Some(mapped) = self.mapping_of(&key, &id)? {
-                self.resolved.insert(raw, &key, id);
+                if let Ok(rel) = key.strip_prefix(self.root.path()) {
+                    self.resolved.insert(raw, rel, &key, id);
+                }
                 return Ok(mapped);
             }
         }

@@ -14,6 +14,8 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::identity::FileIdentity;
+
 /// Longest request path accepted, in bytes.
 const MAX_PATH: usize = 4096;
 
@@ -105,6 +107,22 @@ impl Root {
             Ok(meta) if meta.is_dir() => Err(Refusal::NotFound("a directory")),
             Ok(_) => Err(Refusal::NotFound("not a regular file")),
             Err(_) => Err(Refusal::NotFound("cannot stat")),
+        }
+    }
+
+    /// The identity of what `rel` names beneath the root now (following symlinks: a caller
+    /// compares it with the identity of a file checked before), in one `fstatat` from the
+    /// root's descriptor.
+    pub(crate) fn identity_of(&self, rel: &Path) -> Option<FileIdentity> {
+        #[cfg(target_os = "linux")]
+        {
+            rustix::fs::statat(&self.dir, rel, rustix::fs::AtFlags::empty())
+                .ok()
+                .map(|stat| FileIdentity::of_stat(&stat))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            FileIdentity::current(&self.path.join(rel)).ok()
         }
     }
 

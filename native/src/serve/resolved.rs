@@ -18,6 +18,8 @@ use crate::identity::FileIdentity;
 #[derive(Debug, Clone)]
 struct Resolved {
     key: Arc<Path>,
+    /// The path relative to the root.
+    rel: Arc<Path>,
     id: FileIdentity,
 }
 
@@ -37,14 +39,19 @@ impl ResolvedPaths {
         }
     }
 
-    /// The file `raw` resolved to, if its key still names that very file, unchanged (one
-    /// `stat`, outside the lock).
-    pub(crate) fn get(&self, raw: &str) -> Option<(Arc<Path>, FileIdentity)> {
+    /// The file `raw` resolved to, if it still names that very file, unchanged: `current`
+    /// gives the identity of what a path relative to the root names now (one `stat`,
+    /// outside the lock).
+    pub(crate) fn get(
+        &self,
+        raw: &str,
+        current: impl FnOnce(&Path) -> Option<FileIdentity>,
+    ) -> Option<(Arc<Path>, FileIdentity)> {
         let entry = {
             let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
             entries.get(raw)?.clone()
         };
-        let now = FileIdentity::current(&entry.key).ok();
+        let now = current(&entry.rel);
         if now != Some(entry.id) {
             self.forget(raw);
             return None;
@@ -52,9 +59,9 @@ impl ResolvedPaths {
         Some((entry.key, entry.id))
     }
 
-    /// Records that `raw` was resolved beneath the root to the file `id`, known to the
-    /// mapping cache as `key`.
-    pub(crate) fn insert(&self, raw: &str, key: &Path, id: FileIdentity) {
+    /// Records that `raw` (`rel` beneath the root) was resolved to the file `id`, known to
+    /// the mapping cache as `key`.
+    pub(crate) fn insert(&self, raw: &str, rel: &Path, key: &Path, id: FileIdentity) {
         if self.max_entries == 0 {
             return;
         }
@@ -66,6 +73,7 @@ impl ResolvedPaths {
         }
         let entry = Resolved {
             key: Arc::from(key),
+            rel: Arc::from(rel),
             id,
         };
         entries.insert(raw.into(), entry);
@@ -91,24 +99,26 @@ mod tests {
         std::fs::write(&a, b"one").unwrap();
         std::fs::write(&b, b"two").unwrap();
         let paths = ResolvedPaths::new(2);
+        let root = dir.path().to_owned();
+        let now = |rel: &Path| FileIdentity::current(&root.join(rel)).ok();
         let id_a = FileIdentity::current(&a).unwrap();
-        paths.insert("a", &a, id_a);
-        paths.insert("b", &b, FileIdentity::current(&b).unwrap());
-        assert_eq!(paths.get("a").unwrap(), (Arc::from(a.as_path()), id_a));
+        paths.insert("a", Path::new("a"), &a, id_a);
+        paths.insert("b", Path::new("b"), &b, FileIdentity::current(&b).unwrap());
+        assert_eq!(paths.get("a", now).unwrap(), (Arc::from(a.as_path()), id_a));
         // Replaced by rename: another inode, so the entry is dropped.
         std::fs::rename(&b, &a).unwrap();
-        assert!(paths.get("a").is_none());
-        assert!(paths.get("b").is_none(), "b is gone");
+        assert!(paths.get("a", now).is_none());
+        assert!(paths.get("b", now).is_none(), "b is gone");
         // A third name when full: the map starts over.
         let id_now = FileIdentity::current(&a).unwrap();
-        paths.insert("a", &a, id_now);
-        paths.insert("x", &a, id_now);
-        paths.insert("y", &a, id_now);
-        assert!(paths.get("a").is_none() && paths.get("y").is_some());
+        paths.insert("a", Path::new("a"), &a, id_now);
+        paths.insert("x", Path::new("a"), &a, id_now);
+        paths.insert("y", Path::new("a"), &a, id_now);
+        assert!(paths.get("a", now).is_none() && paths.get("y", now).is_some());
         paths.forget("y");
-        assert!(paths.get("y").is_none());
+        assert!(paths.get("y", now).is_none());
         let off = ResolvedPaths::new(0);
-        off.insert("a", &a, id_now);
-        assert!(off.get("a").is_none());
+        off.insert("a", Path::new("a"), &a, id_now);
+        assert!(off.get("a", now).is_none());
     }
 }
