@@ -269,9 +269,11 @@ enum Command {
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
 
-        /// Bytes of one request, in MiB.
-        #[arg(long, default_value_t = 8)]
-        part_mib: u64,
+        /// Bytes of one request, in MiB (default: each file's size / (4 x concurrency),
+        /// between 8 and 64 MiB: every connection kept busy with a few parts, and no more
+        /// requests than that).
+        #[arg(long)]
+        part_mib: Option<u64>,
 
         /// Replace files that exist already.
         #[arg(long)]

@@ -82,11 +82,20 @@ pub fn remote_options(concurrency: usize, part_mib: u64) -> Result<RemoteOptions
     })
 }
 
+/// A download's part size when none is given: about four parts per connection, between
+/// 8 and 64 MiB. Fewer, larger requests cost less per byte on every server (and per request
+/// on S3's bill); four per connection keep the connections busy to the end.
+pub fn auto_part_size(size: u64, concurrency: usize) -> u64 {
+    let parts = (concurrency.max(1) as u64).saturating_mul(4);
+    (size / parts).clamp(8 << 20, 64 << 20)
+}
+
 /// `get`'s options.
 pub struct GetOptions {
     pub output: PathBuf,
     pub concurrency: usize,
-    pub part_mib: u64,
+    /// `None`: [`auto_part_size`].
+    pub part_mib: Option<u64>,
     pub force: bool,
     pub json: bool,
 }
@@ -95,7 +104,7 @@ pub struct GetOptions {
 /// into the folder PATH), resumed where a partial download stopped, then opened to check
 /// that they parse.
 pub fn get(url: &str, options: &GetOptions) -> Result<(), CliError> {
-    let remote_options = remote_options(options.concurrency, options.part_mib)?;
+    let remote_options = remote_options(options.concurrency, options.part_mib.unwrap_or(8))?;
     let started = Instant::now();
     let runtime = runtime()?;
     let remote = runtime.block_on(RemoteModel::open(url, &remote_options))?;
@@ -142,10 +151,18 @@ pub fn get(url: &str, options: &GetOptions) -> Result<(), CliError> {
             bar.set_position(before + p.done);
             ControlFlow::Continue(())
         };
+        let part_size = match options.part_mib {
+            Some(_) => remote_options.part_size,
+            None => auto_part_size(object.size(), options.concurrency),
+        };
+        let object_options = RemoteOptions {
+            part_size,
+            ..remote_options.clone()
+        };
         let done = runtime.block_on(weightmap_remote::download(
             object,
             &path,
-            &remote_options,
+            &object_options,
             progress,
         ))?;
         before += done.size;
@@ -192,4 +209,17 @@ pub fn get(url: &str, options: &GetOptions) -> Result<(), CliError> {
         )
     };
     finish(written, &mut out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::auto_part_size;
+
+    #[test]
+    fn parts_are_a_quarter_of_a_connection_share_within_8_to_64_mib() {
+        assert_eq!(auto_part_size(1 << 30, 16), 16 << 20);
+        assert_eq!(auto_part_size(1 << 20, 16), 8 << 20);
+        assert_eq!(auto_part_size(100 << 30, 16), 64 << 20);
+        assert_eq!(auto_part_size(u64::MAX, 0), 64 << 20);
+    }
 }

@@ -52,11 +52,33 @@ pub struct RemoteUpload {
 /// The requests run on `runtime`, the runtime the model was opened on.
 ///
 /// Call it from a thread outside the runtime (or `spawn_blocking`): it blocks while chunks
-/// arrive. The report's `open` phase covers planning only; the model was opened before.
+/// arrive, which a multi-thread runtime's workers fetch (a current-thread runtime would have
+/// nobody to run them: refused). The report's `open` phase covers planning only; the model
+/// was opened before.
+///
+/// ```
+/// use std::ops::ControlFlow;
+/// use weightmap_gpu::{upload_remote, HostTarget, RemoteUpload};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("model.gguf");
+/// std::fs::write(&path, weightmap_core::testing::sample_file())?;
+/// let runtime = tokio::runtime::Runtime::new()?;
+/// let url = format!("file://{}", path.display()); // or s3://, gs://, az://, https://
+/// let remote = runtime.block_on(weightmap_remote::open(&url, &Default::default()))?;
+/// let mut target = HostTarget::new(); // or CudaTarget::new(0)?
+/// let model = upload_remote(&remote, runtime.handle(), &mut target, &RemoteUpload::default(),
+///     |_| ControlFlow::Continue(()))?;
+/// let local = weightmap_native::open(&path)?;
+/// let norm = model.tensor("norm.weight").unwrap();
+/// assert_eq!(norm.bytes(), local.tensor("norm.weight")?.bytes());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// # Errors
 /// As [`upload_shards`]; a failed request is [`Error::Io`] with the remote error as its
-/// source (an object replaced meanwhile, a server that stopped answering, ...).
+/// source (an object replaced meanwhile, a server that stopped answering, ...);
+/// [`Error::InvalidOptions`] for a current-thread runtime.
 pub fn upload_remote<T: Target>(
     remote: &RemoteModel,
     runtime: &Handle,
@@ -64,6 +86,7 @@ pub fn upload_remote<T: Target>(
     options: &RemoteUpload,
     progress: impl FnMut(Progress) -> ControlFlow<()>,
 ) -> Result<DeviceModel<T::Arena>> {
+    check_runtime(runtime)?;
     let started = Instant::now();
     let plan = Plan::of_model(remote.model(), &options.plan, |t| options.filter.keeps(t))?;
     let remote_options = remote.options();
@@ -110,8 +133,8 @@ impl std::fmt::Debug for RemoteSource {
 }
 
 impl RemoteSource {
-    /// A source reading `object` on `runtime` in requests of `part_size` bytes (at least
-    /// 1), at most 16 in flight.
+    /// A source reading `object` on `runtime` (a multi-thread one: see [`upload_remote`]) in
+    /// requests of `part_size` bytes (at least 1), at most 16 in flight.
     pub fn new(object: RemoteObject, runtime: Handle, part_size: u64) -> Self {
         RemoteSource {
             object,
@@ -168,6 +191,7 @@ impl ChunkSource for RemoteSource {
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        check_runtime(&self.runtime)?;
         let size = self.object.size();
         if offset >= size || buf.is_empty() {
             return Ok(0); // the end of the object, as for a file read
@@ -354,6 +378,18 @@ fn io_error(offset: u64, len: usize, outcome: Outcome) -> Error {
         offset,
         len,
         source,
+    }
+}
+
+/// Waiting for a fetch needs a runtime whose own threads run it.
+fn check_runtime(runtime: &Handle) -> Result<()> {
+    match runtime.runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::CurrentThread => Err(Error::InvalidOptions(
+            "remote reads need a multi-thread tokio runtime (a current-thread one runs its \
+             tasks only inside block_on)"
+                .to_owned(),
+        )),
+        _ => Ok(()),
     }
 }
 

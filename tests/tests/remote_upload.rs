@@ -323,3 +323,32 @@ fn a_remote_source_reads_like_a_file() {
     assert_eq!(buf, file[12_345..312_345]);
     source.release(0..len);
 }
+
+#[test]
+fn a_current_thread_runtime_is_refused_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = fixtures(dir.path());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = format!("file://{}", dir.path().join(names[0]).display());
+    let remote = runtime
+        .block_on(RemoteModel::open(&url, &remote_options(Vec::new())))
+        .unwrap();
+    let err = upload_remote(
+        &remote,
+        runtime.handle(),
+        &mut HostTarget::new(),
+        &upload_options(false),
+        |_| ControlFlow::Continue(()),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::InvalidOptions(_)), "{err}");
+    let source = RemoteSource::new(
+        remote.objects()[0].clone(),
+        runtime.handle().clone(),
+        1 << 20,
+    );
+    assert!(source.read_at(0, &mut [0u8; 16]).is_err());
+}
