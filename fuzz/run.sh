@@ -12,7 +12,7 @@ cd "$(dirname "$0")"
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(parse prefix ranges structured safetensors shard_index)
+[ ${#targets[@]} -gt 0 ] || targets=(parse prefix ranges structured safetensors shard_index dequant)
 python="${WEIGHTMAP_PYTHON:-../.venv/bin/python}"
 
 seeds=../target/fuzz-seeds

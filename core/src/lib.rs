@@ -113,6 +113,7 @@ extern crate alloc;
 extern crate std;
 
 mod data;
+pub mod dequant;
 mod endian;
 mod error;
 pub mod gguf;

@@ -660,3 +660,61 @@ pub fn check_structured(data: &[u8]) {
         check_prefix(&bytes);
     }
 }
+
+/// The f32 decoders on arbitrary bytes as every tensor type: the first byte picks the type,
+/// the second how the output's length relates to the bytes' element count. Whole blocks into
+/// an exact output decode (and decode the same split at any block); anything else is an
+/// error, and nothing panics or reads out of bounds.
+pub fn check_dequant(data: &[u8]) {
+    use weightmap_core::{dequant, GgmlType, TensorType};
+    let [pick, shape, bytes @ ..] = data else {
+        return;
+    };
+    let others = [
+        TensorType::U8,
+        TensorType::U16,
+        TensorType::U32,
+        TensorType::U64,
+        TensorType::BOOL,
+        TensorType::F8_E4M3,
+        TensorType::F4,
+        TensorType::C64,
+    ];
+    let types: Vec<TensorType> = GgmlType::ALL
+        .iter()
+        .map(|&g| TensorType::from(g))
+        .chain(others)
+        .collect();
+    let ty = types[usize::from(*pick) % types.len()];
+    let (block, size) = (ty.block_size() as usize, ty.type_size() as usize);
+    let whole = bytes.len() / size * size;
+    let exact = whole / size * block;
+    let (input, len) = match shape % 4 {
+        0 => (&bytes[..whole], exact),
+        1 => (bytes, exact),
+        2 => (&bytes[..whole], exact + 1),
+        _ => (&bytes[..whole], exact.saturating_sub(1)),
+    };
+    let mut out = vec![0f32; len];
+    let result = dequant::dequantize(ty, input, &mut out);
+    let fits = input.len() % size == 0 && len == input.len() / size * block;
+    match (dequant::supports(ty), fits) {
+        (true, true) => {
+            result.unwrap_or_else(|e| panic!("{ty}: {e}"));
+            // Any block boundary splits the decode without changing a bit.
+            let blocks = input.len() / size;
+            let cut = usize::from(*shape) % (blocks + 1);
+            let mut split = vec![0f32; len];
+            let (a, b) = split.split_at_mut(cut * block);
+            dequant::dequantize(ty, &input[..cut * size], a).unwrap();
+            dequant::dequantize(ty, &input[cut * size..], b).unwrap();
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&out), bits(&split), "{ty} split at block {cut}");
+        }
+        _ => assert!(
+            result.is_err(),
+            "{ty}: {} bytes into {len} values",
+            input.len()
+        ),
+    }
+}

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use weightmap_tests::fuzz_safetensors::{check_safetensors, check_shard_index};
 use weightmap_tests::fuzzing::{
-    check_every_prefix, check_parse, check_prefix, check_ranges, check_structured,
+    check_dequant, check_every_prefix, check_parse, check_prefix, check_ranges, check_structured,
 };
 
 fn replay(target: &str, check: fn(&[u8])) -> usize {
@@ -37,6 +37,7 @@ fn committed_regressions_pass_every_property() {
         ("structured", check_structured),
         ("safetensors", check_safetensors),
         ("shard_index", check_shard_index),
+        ("dequant", check_dequant),
     ] {
         let n = replay(target, check);
         assert!(n > 0, "no regressions committed for {target}");

@@ -307,6 +307,22 @@ pub enum Error {
         /// The type asked for.
         requested: TensorType,
     },
+    /// No `f32` decoder for this tensor type (yet).
+    #[error("no f32 decoder for {ty} tensors")]
+    NoDecoder {
+        /// The type.
+        ty: TensorType,
+    },
+    /// Bytes that are not whole blocks of the type, or an output of another element count.
+    #[error("{bytes} bytes of {ty} are not whole blocks of {} bytes holding {elements} elements ({} per block)", .ty.type_size(), .ty.block_size())]
+    DecodeLength {
+        /// The type.
+        ty: TensorType,
+        /// Bytes given.
+        bytes: u64,
+        /// Elements the output holds.
+        elements: u64,
+    },
     /// A typed view of data whose byte order differs from the host's.
     #[error("tensor \"{name}\" is stored big-endian; typed views need host (little-endian) order, use the raw bytes")]
     ForeignByteOrder {

@@ -243,6 +243,74 @@ impl<'data> TensorView<'data> {
         Ok(out)
     }
 
+    /// Decodes blocks `blocks` of the tensor (elements, for a plain type) to `f32` into `out`,
+    /// which holds exactly their elements; a large tensor streams through a small buffer
+    /// this way. Values are those of the official `gguf.quants.dequantize` (see
+    /// [`dequant`](crate::dequant)).
+    ///
+    /// ```
+    /// # let file = weightmap_core::testing::sample_file();
+    /// let gguf = weightmap_core::Gguf::parse(file)?;
+    /// let norm = gguf.tensor("norm.weight")?;
+    /// let mut tail = [0f32; 2];
+    /// norm.decode_f32(2..4, &mut tail)?;
+    /// assert_eq!(tail, [3.0, 4.0]);
+    /// # Ok::<(), weightmap_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::NoDecoder`] for a type without a decoder, [`Error::ForeignByteOrder`] for a
+    /// multi-byte type in a big-endian file (never numbers read in the wrong order),
+    /// [`Error::InvalidRange`] for blocks past the tensor's end, [`Error::DecodeLength`] when
+    /// `out` is not their element count.
+    pub fn decode_f32(&self, blocks: core::ops::Range<u64>, out: &mut [f32]) -> Result<()> {
+        if !crate::dequant::supports(self.dtype) {
+            return Err(Error::NoDecoder { ty: self.dtype });
+        }
+        if self.endian != Endian::HOST && self.dtype.type_size() > 1 {
+            return Err(Error::ForeignByteOrder {
+                name: self.short_name(),
+            });
+        }
+        let size = self.dtype.type_size();
+        let total = self.bytes.len() as u64;
+        let bad = || Error::InvalidRange {
+            offset: blocks.start.saturating_mul(size),
+            len: blocks.end.saturating_sub(blocks.start).saturating_mul(size),
+            total,
+        };
+        let start = blocks.start.checked_mul(size).ok_or_else(bad)?;
+        let end = blocks.end.checked_mul(size).ok_or_else(bad)?;
+        if start > end || end > total {
+            return Err(bad());
+        }
+        // ok: both are within the bytes' length
+        let bytes = self
+            .bytes
+            .get(start as usize..end as usize)
+            .ok_or_else(bad)?;
+        crate::dequant::dequantize(self.dtype, bytes, out)
+    }
+
+    /// Every element decoded to `f32` in a new `Vec` (see [`decode_f32`](Self::decode_f32)).
+    ///
+    /// # Errors
+    /// As [`decode_f32`](Self::decode_f32).
+    #[cfg(feature = "alloc")]
+    pub fn to_f32(&self) -> Result<alloc::vec::Vec<f32>> {
+        let size = self.dtype.type_size().max(1);
+        let blocks = self.bytes.len() as u64 / size;
+        // The element count of bytes that are in memory: no larger than they allow.
+        let count = usize::try_from(blocks.saturating_mul(self.dtype.block_size()))
+            .map_err(|_| Error::NoDecoder { ty: self.dtype })?;
+        if !crate::dequant::supports(self.dtype) {
+            return Err(Error::NoDecoder { ty: self.dtype });
+        }
+        let mut out = alloc::vec![0f32; count];
+        self.decode_f32(0..blocks, &mut out)?;
+        Ok(out)
+    }
+
     /// Checks that the tensor's elements are `T`, in the host's byte order.
     fn check_element<T: TensorElement>(&self) -> Result<()> {
         if self.dtype != T::TYPE {

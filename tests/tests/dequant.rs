@@ -1,0 +1,110 @@
+//! weightmap's f32 decoders against the official `gguf` package's `gguf.quants.dequantize`
+//! (which its own tests check bit for bit against ggml's C): random blocks (every bit
+//! pattern, NaN, infinite and subnormal scales) and blocks from `gguf.quants.quantize`, for
+//! every type of the package's 26 that weightmap decodes. Equal bit for bit; NaN matches NaN.
+
+use weightmap_core::{dequant, GgmlType, TensorType};
+use weightmap_tests::{reference_python, run_script};
+
+/// The types `gguf.quants.dequantize` decodes.
+const REFERENCE_TYPES: [&str; 26] = [
+    "F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K",
+    "Q6_K", "IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ4_NL", "IQ4_XS",
+    "TQ1_0", "TQ2_0", "MXFP4", "NVFP4",
+];
+
+fn ggml(name: &str) -> TensorType {
+    let g = GgmlType::ALL
+        .iter()
+        .find(|g| g.name() == name)
+        .unwrap_or_else(|| panic!("{name} is a ggml type"));
+    TensorType::from(*g)
+}
+
+#[test]
+fn every_decoded_type_matches_the_official_dequantize_bit_for_bit() {
+    let Some(python) = reference_python() else {
+        return;
+    };
+    let decoded: Vec<&str> = REFERENCE_TYPES
+        .into_iter()
+        .filter(|&n| dequant::supports(ggml(n)))
+        .collect();
+    assert!(decoded.len() >= 13, "{decoded:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec![dir.path()];
+    let names: Vec<std::path::PathBuf> = decoded.iter().map(std::path::PathBuf::from).collect();
+    args.extend(names.iter().map(|p| p.as_path()));
+    run_script(&python, "dequant_reference.py", &args);
+    let mut compared = 0;
+    for name in &decoded {
+        let ty = ggml(name);
+        for kind in ["random", "quantized"] {
+            let file = |ext: &str| dir.path().join(format!("{name}.{kind}.{ext}"));
+            let Ok(bytes) = std::fs::read(file("bin")) else {
+                assert_eq!(kind, "quantized", "{name}: no random blocks written");
+                continue;
+            };
+            let want: Vec<f32> = std::fs::read(file("f32"))
+                .unwrap()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect();
+            let mut got = vec![0f32; want.len()];
+            dequant::dequantize(ty, &bytes, &mut got).unwrap_or_else(|e| panic!("{name}: {e}"));
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                let same = g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan());
+                assert!(
+                    same,
+                    "{name} {kind}: element {i}: {g:e} ({:#x}), reference {w:e} ({:#x})",
+                    g.to_bits(),
+                    w.to_bits()
+                );
+            }
+            compared += want.len();
+        }
+    }
+    println!(
+        "{compared} values of {} types equal the official dequantize",
+        decoded.len()
+    );
+}
+
+#[test]
+fn every_tensor_of_gemma_starts_as_the_official_dequantize_says() {
+    let Some((python, gemma)) = weightmap_tests::gemma_model() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    run_script(&python, "dequant_gemma.py", &[&gemma, dir.path()]);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap()).unwrap();
+    let model = weightmap_native::open(&gemma).unwrap();
+    let mut types = std::collections::BTreeSet::new();
+    for (i, entry) in index.as_array().unwrap().iter().enumerate() {
+        let name = entry["name"].as_str().unwrap();
+        let tensor = model.tensor(name).unwrap();
+        assert_eq!(
+            tensor.dtype().name(),
+            entry["type"].as_str().unwrap(),
+            "{name}"
+        );
+        let take = entry["bytes"].as_u64().unwrap() as usize;
+        let want: Vec<f32> = std::fs::read(dir.path().join(format!("{i}.f32")))
+            .unwrap()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        let mut got = vec![0f32; want.len()];
+        dequant::dequantize(tensor.dtype(), &tensor.bytes()[..take], &mut got)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let same = |(g, w): (&f32, &f32)| g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan());
+        assert!(got.iter().zip(&want).all(same), "{name}");
+        types.insert(tensor.dtype().name());
+    }
+    assert!(types.len() >= 5, "{types:?}");
+    println!(
+        "{} tensors of types {types:?} agree",
+        index.as_array().unwrap().len()
+    );
+}
