@@ -12,6 +12,7 @@ mod remote;
 mod report;
 mod residency;
 mod serve;
+mod tensor;
 mod touch;
 mod upload;
 
@@ -248,6 +249,46 @@ enum Command {
         json: bool,
     },
 
+    /// Show one tensor: its type, shape and byte range, and statistics of its values (count,
+    /// min, max, mean, std, NaN, +-inf) with a histogram; or write its values or bytes.
+    ///
+    /// Quantized tensors are decoded to f32 as the official gguf package's
+    /// gguf.quants.dequantize decodes them, a chunk of blocks at a time (memory stays
+    /// bounded whatever the tensor's size). Types without a decoder yet are an error (exit
+    /// status 1); --raw works for every type.
+    Tensor {
+        /// The model: a GGUF or safetensors file, a first GGUF split, or a
+        /// model.safetensors.index.json.
+        file: PathBuf,
+
+        /// The tensor's name (weightmap inspect --tensors lists them).
+        name: String,
+
+        /// With -o: write the values as little-endian f32, row-major (as the official
+        /// reader's dequantize returns them).
+        #[arg(long = "f32", requires = "output", conflicts_with = "raw")]
+        f32_out: bool,
+
+        /// With -o: write the stored bytes.
+        #[arg(long, requires = "output")]
+        raw: bool,
+
+        /// Where --f32 or --raw writes.
+        #[arg(short, long, value_name = "PATH")]
+        output: Option<PathBuf>,
+
+        /// Histogram bins.
+        #[arg(long, default_value_t = 20)]
+        bins: usize,
+
+        /// Print one JSON object: {"name", "type", "shape" (as inspect shows it), "dims"
+        /// (row-major), "file", "byte_range", "bytes",
+        /// "count", "finite", "min", "max", "mean", "std", "nan", "pos_inf", "neg_inf",
+        /// "histogram": {"edges", "counts"}} (min to std are null without finite values).
+        #[arg(long)]
+        json: bool,
+    },
+
     /// Download a model from object storage (s3://, gs://, az://, http(s)://, file://) by
     /// parallel ranged reads.
     ///
@@ -353,6 +394,29 @@ fn main() -> ExitCode {
                 json,
             },
         ),
+        Command::Tensor {
+            file,
+            name,
+            f32_out,
+            raw,
+            output,
+            bins,
+            json,
+        } => match (output, f32_out || raw) {
+            (Some(_), false) => Err(error::CliError::Usage(
+                "-o PATH needs --f32 (the values) or --raw (the stored bytes)".into(),
+            )),
+            (output, _) => tensor::run(
+                &file,
+                &name,
+                &tensor::Options {
+                    json,
+                    f32_out: output.clone().filter(|_| f32_out),
+                    raw_out: output.filter(|_| raw),
+                    bins,
+                },
+            ),
+        },
         Command::Get {
             url,
             output,

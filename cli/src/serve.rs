@@ -67,17 +67,27 @@ pub fn run(dir: &Path, options: &Options) -> Result<(), CliError> {
     for listener in listeners.split_off(1) {
         let server = server.clone();
         let mut stopped = stopped.clone();
-        workers.push(std::thread::spawn(move || -> Result<(), CliError> {
-            let runtime = current_thread()?;
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener)?;
-                let shutdown = async move {
-                    let _ = stopped.wait_for(|&stop| stop).await;
-                };
-                server.run(listener, shutdown).await?;
-                Ok(())
-            })
-        }));
+        let worker = std::thread::Builder::new().name("serve".into()).spawn(
+            move || -> Result<(), CliError> {
+                let runtime = current_thread()?;
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    let shutdown = async move {
+                        let _ = stopped.wait_for(|&stop| stop).await;
+                    };
+                    server.run(listener, shutdown).await?;
+                    Ok(())
+                })
+            },
+        );
+        match worker {
+            Ok(worker) => workers.push(worker),
+            Err(e) => {
+                // The threads already started (and this one) serve all connections.
+                tracing::warn!(error = %e, "cannot start another serving thread");
+                break;
+            }
+        }
     }
     let listener = listeners.remove(0);
     let runtime = current_thread()?;

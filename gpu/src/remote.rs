@@ -88,9 +88,14 @@ pub fn upload_remote<T: Target>(
 ) -> Result<DeviceModel<T::Arena>> {
     check_runtime(runtime)?;
     let started = Instant::now();
-    let plan = Plan::of_model(remote.model(), &options.plan, |t| options.filter.keeps(t))?;
+    // Remote reads need no alignment; with none, each chunk's read is the range it hints.
+    let plan_options = PlanOptions {
+        read_alignment: 1,
+        ..options.plan.clone()
+    };
+    let plan = Plan::of_model(remote.model(), &plan_options, |t| options.filter.keeps(t))?;
     let remote_options = remote.options();
-    let requests = Arc::new(Semaphore::new(remote_options.concurrency.max(1)));
+    let requests = Arc::new(Semaphore::new(remote_options.concurrency.clamp(1, 4096)));
     let sources: Vec<RemoteSource> = remote
         .objects()
         .iter()
@@ -285,8 +290,18 @@ impl Fetch {
         }
     }
 
-    /// Blocks until the fetch ends.
+    /// Blocks until the fetch ends; on a worker of a multi-thread runtime, through
+    /// `block_in_place`, so the runtime moves its other tasks (the fetch among them) away.
     fn wait(&self) -> Result<Arc<Vec<u8>>, Outcome> {
+        match Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                tokio::task::block_in_place(|| self.wait_here())
+            }
+            _ => self.wait_here(),
+        }
+    }
+
+    fn wait_here(&self) -> Result<Arc<Vec<u8>>, Outcome> {
         let mut outcome = lock(&self.outcome);
         loop {
             match &*outcome {
@@ -348,7 +363,14 @@ async fn fetch_range(
     // ok: the range was cut from a buffer's length or limited to MAX_PREFETCH.
     let len = (range.end - range.start) as usize;
     let part = usize::try_from(part).unwrap_or(usize::MAX).max(1);
-    let mut data = vec![0u8; len];
+    let mut data = Vec::new();
+    if data.try_reserve_exact(len).is_err() {
+        return Err(weightmap_remote::Error::BadRead(format!(
+            "{}: no memory for a buffer of {len} bytes",
+            object.url()
+        )));
+    }
+    data.resize(len, 0);
     let parts = data
         .chunks_mut(part)
         .enumerate()

@@ -107,14 +107,18 @@ where
             return Err(Error::Cancelled { done, total: size });
         }
         if flushing.as_ref().is_none_or(|f| f.is_finished()) {
+            // A writeback error is reported once per file: a background sync's must not be
+            // dropped, or the final sync would pass over a damaged file.
+            if let Some(done) = flushing.take() {
+                synced(done.await, &partial)?;
+            }
             let file = Arc::clone(&file);
             flushing = Some(tokio::task::spawn_blocking(move || file.sync_data()));
         }
     }
     drop(running);
     if let Some(flush) = flushing {
-        // Its result does not matter: the sync below reports any error.
-        let _ = flush.await;
+        synced(flush.await, &partial)?;
     }
     let synced = Arc::clone(&file);
     tokio::task::spawn_blocking(move || synced.sync_all())
@@ -129,6 +133,16 @@ where
         fetched,
         resumed,
     })
+}
+
+/// The result of a background sync of `path`.
+fn synced(
+    joined: std::result::Result<std::io::Result<()>, tokio::task::JoinError>,
+    path: &Path,
+) -> Result<()> {
+    joined
+        .map_err(|e| Error::io(path, std::io::Error::other(e)))?
+        .map_err(|e| Error::io(path, e))
 }
 
 /// Body bytes gathered before they are written (one blocking task per batch).

@@ -1,6 +1,7 @@
-"""Statistics of float tensors as numpy computes them from the official reader's view of a GGUF
-file (gguf's GGUFReader) or a safetensors file (safetensors' deserialize): the reference for the
-browser test's statistics panel.
+"""Statistics of tensors as numpy computes them from the official reader's view of a GGUF file
+(gguf's GGUFReader; quantized tensors through gguf.quants.dequantize) or a safetensors file
+(safetensors' deserialize): the reference for the browser test's statistics panel and for
+`weightmap tensor`.
 
 Usage: python tensor_stats.py FILE TENSOR [TENSOR...]
 Prints one JSON object: {name: {count, finite, nan, infinite, min, max, mean, std}}, over the
@@ -12,6 +13,7 @@ import sys
 import numpy as np
 from gguf import GGMLQuantizationType as Q
 from gguf import GGUFReader
+from gguf import quants
 from safetensors import deserialize
 
 
@@ -22,7 +24,8 @@ def values(t):
         return bits.view(np.float32).astype(np.float64).ravel()
     if t.tensor_type in (Q.F32, Q.F16, Q.F64):
         return raw.astype(np.float64).ravel()
-    raise SystemExit(f"{t.name} is {t.tensor_type.name}, not a float tensor")
+    # Quantized: the official dequantize (bit for bit ggml's), widened.
+    return quants.dequantize(raw.view(np.uint8), t.tensor_type).astype(np.float64).ravel()
 
 
 def bf16(raw):

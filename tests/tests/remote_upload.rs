@@ -352,3 +352,39 @@ fn a_current_thread_runtime_is_refused_not_a_hang() {
     );
     assert!(source.read_at(0, &mut [0u8; 16]).is_err());
 }
+
+#[test]
+fn an_upload_from_inside_a_task_of_its_runtime_does_not_stall_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = fixtures(dir.path());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = format!("file://{}", dir.path().join(names[0]).display());
+    let remote = std::sync::Arc::new(
+        runtime
+            .block_on(RemoteModel::open(&url, &remote_options(Vec::new())))
+            .unwrap(),
+    );
+    let (done, finished) = std::sync::mpsc::channel();
+    let handle = runtime.handle().clone();
+    let task_remote = std::sync::Arc::clone(&remote);
+    // On the runtime's only worker: waiting there hands the worker to the fetches.
+    runtime.spawn(async move {
+        let result = upload_remote(
+            &task_remote,
+            &handle,
+            &mut HostTarget::new(),
+            &upload_options(true),
+            |_| ControlFlow::Continue(()),
+        )
+        .map(|m| m.tensor_count());
+        let _ = done.send(result);
+    });
+    let result = finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the upload finished");
+    assert_eq!(result.unwrap(), 3);
+}
