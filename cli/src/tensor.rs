@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 use weightmap_core::TensorView;
+use weightmap_native::{MmapConfig, SourceConfig};
 
 use crate::error::{finish, write_json, CliError};
 
@@ -31,7 +32,13 @@ pub fn run(path: &Path, name: &str, options: &Options) -> Result<(), CliError> {
             "--bins takes a number from 1 to 1000".into(),
         ));
     }
-    let model = weightmap_native::open(path)?;
+    // Guarded: a file cut short by another process while it is read gives an error below,
+    // not SIGBUS.
+    let config = SourceConfig {
+        mmap: MmapConfig::guarded(),
+        ..SourceConfig::default()
+    };
+    let model = weightmap_native::open_with(path, &config)?;
     let info = model.tensor_info(name).ok_or_else(|| {
         CliError::Usage(format!(
             "{}: no tensor named {name:?} (weightmap inspect --tensors lists them)",
@@ -77,6 +84,15 @@ pub fn run(path: &Path, name: &str, options: &Options) -> Result<(), CliError> {
         }
     }
     let stats = Stats::of(&view, options.bins).map_err(decode_error)?;
+    // Zeros read past a cut are not the file's values.
+    if let Some(shard) = model.shards().get(info.shard()) {
+        if let Err(e) = shard.file().data().check_intact() {
+            for written in [&options.f32_out, &options.raw_out].into_iter().flatten() {
+                let _ = std::fs::remove_file(written);
+            }
+            return Err(e.into());
+        }
+    }
     let range = info.file_range();
     // As `inspect` shows it (GGUF's ne[0] first), and row-major as the values are written.
     let shape: Vec<u64> = info.file_shape().collect();
