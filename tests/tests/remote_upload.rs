@@ -79,6 +79,13 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// The model at `url`, opened on `runtime` with [`remote_options`] and no store settings.
+fn open(runtime: &tokio::runtime::Runtime, url: &str) -> RemoteModel {
+    runtime
+        .block_on(RemoteModel::open(url, &remote_options(Vec::new())))
+        .unwrap_or_else(|e| panic!("{url}: {e}"))
+}
+
 fn remote_options(store_options: Vec<(String, String)>) -> Options {
     Options {
         part_size: 256 << 10,
@@ -180,12 +187,7 @@ fn an_object_replaced_mid_upload_is_an_error_never_mixed_bytes() {
     fixtures(dir.path());
     let nginx = Nginx::start(dir.path(), None);
     let runtime = runtime();
-    let remote = runtime
-        .block_on(RemoteModel::open(
-            &nginx.url("big.safetensors"),
-            &remote_options(Vec::new()),
-        ))
-        .unwrap();
+    let remote = open(&runtime, &nginx.url("big.safetensors"));
     let path = dir.path().join("big.safetensors");
     let mut replaced = false;
     // 24 chunks: those hinted after the first is done start after the replacement.
@@ -233,12 +235,7 @@ fn a_cancelled_upload_stops_at_once() {
     fixtures(dir.path());
     let nginx = Nginx::start(dir.path(), None);
     let runtime = runtime();
-    let remote = runtime
-        .block_on(RemoteModel::open(
-            &nginx.url("big.safetensors"),
-            &remote_options(Vec::new()),
-        ))
-        .unwrap();
+    let remote = open(&runtime, &nginx.url("big.safetensors"));
     let err = upload_remote(
         &remote,
         runtime.handle(),
@@ -283,12 +280,7 @@ fn a_remote_source_reads_like_a_file() {
     fixtures(dir.path());
     let nginx = Nginx::start(dir.path(), None);
     let runtime = runtime();
-    let remote = runtime
-        .block_on(RemoteModel::open(
-            &nginx.url("big.safetensors"),
-            &remote_options(Vec::new()),
-        ))
-        .unwrap();
+    let remote = open(&runtime, &nginx.url("big.safetensors"));
     let file = std::fs::read(dir.path().join("big.safetensors")).unwrap();
     let source = RemoteSource::new(
         remote.objects()[0].clone(),
@@ -333,9 +325,7 @@ fn a_current_thread_runtime_is_refused_not_a_hang() {
         .build()
         .unwrap();
     let url = format!("file://{}", dir.path().join(names[0]).display());
-    let remote = runtime
-        .block_on(RemoteModel::open(&url, &remote_options(Vec::new())))
-        .unwrap();
+    let remote = open(&runtime, &url);
     let err = upload_remote(
         &remote,
         runtime.handle(),
@@ -363,11 +353,7 @@ fn an_upload_from_inside_a_task_of_its_runtime_does_not_stall_it() {
         .build()
         .unwrap();
     let url = format!("file://{}", dir.path().join(names[0]).display());
-    let remote = std::sync::Arc::new(
-        runtime
-            .block_on(RemoteModel::open(&url, &remote_options(Vec::new())))
-            .unwrap(),
-    );
+    let remote = std::sync::Arc::new(open(&runtime, &url));
     let (done, finished) = std::sync::mpsc::channel();
     let handle = runtime.handle().clone();
     let task_remote = std::sync::Arc::clone(&remote);
