@@ -160,14 +160,14 @@ fn values_and_bytes_are_written_and_bad_input_exits_1_or_2() {
 fn a_type_without_a_decoder_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.gguf");
-    // One IQ2_XXS block (type 16, 256 elements in 66 bytes).
+    // One Q8_K block (type 15: activations, no decoder; 256 elements in 292 bytes).
     let file = weightmap_core::testing::Builder::default()
-        .tensor("iq", &[256], 16, &[0u8; 66])
+        .tensor("iq", &[256], 15, &[0u8; 292])
         .build();
     std::fs::write(&path, file).unwrap();
     let out = weightmap(&["tensor", path.to_str().unwrap(), "iq"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("IQ2_XXS"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Q8_K"));
     // Its bytes still come out.
     let raw = dir.path().join("iq.raw");
     let out = weightmap(&[
@@ -179,5 +179,5 @@ fn a_type_without_a_decoder_is_an_error_naming_it() {
         raw.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1), "the statistics still fail");
-    assert_eq!(std::fs::read(&raw).unwrap(), vec![0u8; 66]);
+    assert_eq!(std::fs::read(&raw).unwrap(), vec![0u8; 292]);
 }

@@ -1,13 +1,15 @@
-"""The official reader's dequantize of the first blocks of every tensor of a GGUF file.
+"""The official reader's dequantize of every tensor of a GGUF file, whole, as digests.
 
-    python dequant_gemma.py MODEL.gguf OUT_DIR
+    python dequant_gemma.py MODEL.gguf OUT.json
 
-Writes OUT_DIR/index.json: [{"name", "type", "bytes"}] in file order, and OUT_DIR/<i>.f32:
-gguf.quants.dequantize of tensor i's first `bytes` bytes (at most 64 blocks), float32 LE.
+Writes OUT.json: [{"name", "type", "elements", "sha256"}] in file order, where sha256 is the
+digest of gguf.quants.dequantize of the whole tensor as little-endian float32, in the order
+the reader returns it (row-major). Each tensor is decoded in runs of rows, so memory stays
+near one tensor's f32 size at most.
 """
+import hashlib
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 from gguf import GGUFReader, GGML_QUANT_SIZES
@@ -15,15 +17,23 @@ from gguf import quants
 
 np.seterr(all="ignore")
 reader = GGUFReader(sys.argv[1])
-out = Path(sys.argv[2])
-out.mkdir(parents=True, exist_ok=True)
 index = []
-for i, tensor in enumerate(reader.tensors):
+for tensor in reader.tensors:
     block, size = GGML_QUANT_SIZES[tensor.tensor_type]
     raw = np.asarray(tensor.data).view(np.uint8).reshape(-1)
-    take = min(raw.size, 64 * size)
-    values = quants.dequantize(raw[:take].reshape(1, -1), tensor.tensor_type)
-    (out / f"{i}.f32").write_bytes(np.asarray(values, dtype="<f4").tobytes())
-    index.append({"name": tensor.name, "type": tensor.tensor_type.name, "bytes": int(take)})
-(out / "index.json").write_text(json.dumps(index))
+    digest = hashlib.sha256()
+    step = size * 65536  # 64 Ki blocks at a time
+    for at in range(0, raw.size, step):
+        values = quants.dequantize(raw[at : at + step].reshape(1, -1), tensor.tensor_type)
+        digest.update(np.asarray(values, dtype="<f4").tobytes())
+    index.append(
+        {
+            "name": tensor.name,
+            "type": tensor.tensor_type.name,
+            "elements": int(raw.size // size * block),
+            "sha256": digest.hexdigest(),
+        }
+    )
+with open(sys.argv[2], "w") as f:
+    json.dump(index, f)
 print(len(index))

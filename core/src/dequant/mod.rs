@@ -22,9 +22,13 @@
 //! # Ok::<(), weightmap_core::Error>(())
 //! ```
 
+mod fp4;
+mod grids;
+mod iquants;
 mod kquants;
 mod legacy;
 mod plain;
+mod ternary;
 
 use crate::{Error, Result, TensorType};
 
@@ -85,6 +89,19 @@ fn decoder(ty: TensorType) -> Option<Decode> {
         T::Q4_K => kquants::q4_k,
         T::Q5_K => kquants::q5_k,
         T::Q6_K => kquants::q6_k,
+        T::IQ2_XXS => iquants::iq2_xxs,
+        T::IQ2_XS => iquants::iq2_xs,
+        T::IQ2_S => iquants::iq2_s,
+        T::IQ3_XXS => iquants::iq3_xxs,
+        T::IQ3_S => iquants::iq3_s,
+        T::IQ1_S => iquants::iq1_s,
+        T::IQ1_M => iquants::iq1_m,
+        T::IQ4_NL => iquants::iq4_nl,
+        T::IQ4_XS => iquants::iq4_xs,
+        T::TQ1_0 => ternary::tq1_0,
+        T::TQ2_0 => ternary::tq2_0,
+        T::MXFP4 => fp4::mxfp4,
+        T::NVFP4 => fp4::nvfp4,
         _ => return None,
     })
 }
