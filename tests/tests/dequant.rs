@@ -129,3 +129,58 @@ fn every_tensor_of_gemma_decodes_whole_as_the_official_dequantize_does() {
         index.as_array().unwrap().len()
     );
 }
+
+/// Packs `codes` of `width` bits as a little-endian bit stream (element `i` in bits
+/// `[width * i, width * (i + 1))`), the layout weightmap reads sub-byte safetensors types in.
+fn pack(codes: &[u32], width: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; (codes.len() * width).div_ceil(8)];
+    for (i, &code) in codes.iter().enumerate() {
+        for bit in 0..width {
+            if (code >> bit) & 1 == 1 {
+                let at = i * width + bit;
+                bytes[at / 8] |= 1 << (at % 8);
+            }
+        }
+    }
+    bytes
+}
+
+#[test]
+fn every_small_float_value_matches_ml_dtypes() {
+    let Some(python) = reference_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("minifloats.json");
+    run_script(&python, "minifloat_reference.py", &[&json]);
+    let reference: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let reference = reference.as_object().unwrap();
+    assert_eq!(reference.len(), 8);
+    for (name, want) in reference {
+        let ty = TensorType::from_safetensors_name(name).unwrap();
+        let want: Vec<u32> = want
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        let width = want.len().trailing_zeros() as usize;
+        // Every code, twice over in reverse, so each sits at every position of a block.
+        let codes: Vec<u32> = (0..want.len() as u32)
+            .chain((0..want.len() as u32).rev())
+            .collect();
+        let bytes = pack(&codes, width);
+        let mut got = vec![0f32; codes.len()];
+        dequant::dequantize(ty, &bytes, &mut got).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for (&code, g) in codes.iter().zip(&got) {
+            let w = f32::from_bits(want[code as usize]);
+            let same = g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan());
+            assert!(
+                same,
+                "{name} code {code:#x}: {g:e} ({:#x}), ml_dtypes {w:e}",
+                g.to_bits()
+            );
+        }
+    }
+}

@@ -1,11 +1,13 @@
 //! Tensor elements as `f32`: every block of a quantized ggml type decoded the way the official
 //! `gguf` package's `gguf.quants.dequantize` decodes it (same operations in the same order, so
-//! the same bits), and plain numbers converted.
+//! the same bits), the small floats of safetensors (F8, F6, F4) exactly, and plain numbers
+//! converted.
 //!
 //! [`dequantize`] decodes whole blocks from bytes into the caller's `&mut [f32]`, with no
 //! allocation: any run of blocks of a tensor decodes alone, so a tensor of any size streams
 //! through a small buffer. Bytes are the file's, little-endian (as GGUF and safetensors store
-//! them). Types without a decoder yet are [`Error::NoDecoder`].
+//! them). Types without a decoder (C64; ggml's activation types `Q8_1` and `Q8_K`) are
+//! [`Error::NoDecoder`].
 //!
 //! ```
 //! use weightmap_core::{dequant, TensorType};
@@ -27,6 +29,7 @@ mod grids;
 mod iquants;
 mod kquants;
 mod legacy;
+mod minifloat;
 mod plain;
 mod ternary;
 
@@ -102,6 +105,14 @@ fn decoder(ty: TensorType) -> Option<Decode> {
         T::TQ2_0 => ternary::tq2_0,
         T::MXFP4 => fp4::mxfp4,
         T::NVFP4 => fp4::nvfp4,
+        T::F8_E4M3 => minifloat::f8_e4m3,
+        T::F8_E5M2 => minifloat::f8_e5m2,
+        T::F8_E4M3FNUZ => minifloat::f8_e4m3fnuz,
+        T::F8_E5M2FNUZ => minifloat::f8_e5m2fnuz,
+        T::F8_E8M0 => minifloat::f8_e8m0,
+        T::F6_E2M3 => minifloat::f6_e2m3,
+        T::F6_E3M2 => minifloat::f6_e3m2,
+        T::F4 => minifloat::f4,
         _ => return None,
     })
 }

@@ -81,6 +81,42 @@ fn plain_types_keep_their_values() {
 }
 
 #[test]
+fn sub_byte_floats_unpack_low_bits_first() {
+    // F4 (E2M1): 0x21 holds 0.5 (low nibble 1) then 1.0 (2); 0xF8 holds -0.0 then -6.0.
+    let mut out = [0f32; 4];
+    dequantize(TensorType::F4, &[0x21, 0xF8], &mut out).unwrap();
+    assert_eq!(
+        out.map(f32::to_bits),
+        [0.5f32, 1.0, -0.0, -6.0].map(f32::to_bits)
+    );
+    // F6_E2M3: codes 1, 8, 0x28, 0x3F (0.125, 1.0, -1.0, -7.5) at bits 0, 6, 12, 18.
+    let word: u32 = 1 | (8 << 6) | (0x28 << 12) | (0x3F << 18);
+    let mut out = [0f32; 4];
+    dequantize(TensorType::F6_E2M3, &word.to_le_bytes()[..3], &mut out).unwrap();
+    assert_eq!(out, [0.125, 1.0, -1.0, -7.5]);
+    // F8: the E5M2 infinities, E4M3's NaN, FNUZ's negative-zero pattern as NaN, E8M0's 2^0.
+    let mut one = [0f32; 1];
+    for (ty, byte, want) in [
+        (TensorType::F8_E5M2, 0x7C, f32::INFINITY),
+        (TensorType::F8_E5M2, 0xFC, f32::NEG_INFINITY),
+        (TensorType::F8_E4M3, 0x7E, 448.0),
+        (TensorType::F8_E8M0, 127, 1.0),
+    ] {
+        dequantize(ty, &[byte], &mut one).unwrap();
+        assert_eq!(one[0], want, "{ty:?} {byte:#x}");
+    }
+    for (ty, byte) in [
+        (TensorType::F8_E4M3, 0x7F),
+        (TensorType::F8_E4M3FNUZ, 0x80),
+        (TensorType::F8_E5M2FNUZ, 0x80),
+        (TensorType::F8_E8M0, 0xFF),
+    ] {
+        dequantize(ty, &[byte], &mut one).unwrap();
+        assert!(one[0].is_nan(), "{ty:?} {byte:#x}");
+    }
+}
+
+#[test]
 fn wrong_lengths_and_missing_decoders_are_errors() {
     let mut out = [0f32; 32];
     for (bytes, elements) in [(33, 32), (34, 31), (0, 32), (68, 32)] {

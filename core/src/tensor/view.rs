@@ -267,7 +267,9 @@ impl<'data> TensorView<'data> {
         if !crate::dequant::supports(self.dtype) {
             return Err(Error::NoDecoder { ty: self.dtype });
         }
-        if self.endian != Endian::HOST && self.dtype.type_size() > 1 {
+        // The decoders read little-endian bytes on any host: a big-endian file's multi-byte
+        // fields would come out as wrong numbers.
+        if self.endian != Endian::Little && self.dtype.type_size() > 1 {
             return Err(Error::ForeignByteOrder {
                 name: self.short_name(),
             });
