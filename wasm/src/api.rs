@@ -1,5 +1,6 @@
 //! The JavaScript API: the `GgufFile` class, `parseHeader` and `tensorStats` (the
-//! format-neutral `ModelFile` class is in `model.rs`).
+//! format-neutral `ModelFile` class is in `model.rs`, `TensorStatsBuilder` in
+//! `tensor_stats.rs`).
 
 use js_sys::{Array, Float32Array, Object, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -7,10 +8,10 @@ use weightmap_core::{Error, Gguf, ModelFile as CoreFile};
 
 use crate::convert::{self, js_u64};
 use crate::model::{heap_copy, ModelFile};
-use crate::{HeapData, Stats};
+use crate::{HeapData, Stats, TensorStatsBuilder};
 
 /// Default number of histogram bins of `tensorStats`.
-const DEFAULT_BINS: usize = 64;
+pub(crate) const DEFAULT_BINS: usize = 64;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -207,6 +208,19 @@ impl GgufFile {
     #[wasm_bindgen(js_name = decodeF32)]
     pub fn decode_f32(&self, name: &str, bytes: &Uint8Array) -> Result<Float32Array, JsValue> {
         self.inner.decode_f32(name, bytes)
+    }
+
+    /// A builder of a tensor's statistics from its bytes read in slices (see
+    /// `ModelFile.tensorStatsBuilder`).
+    ///
+    /// @throws {Error} as `ModelFile.tensorStatsBuilder`
+    #[wasm_bindgen(js_name = tensorStatsBuilder)]
+    pub fn tensor_stats_builder(
+        &self,
+        name: &str,
+        bins: Option<u32>,
+    ) -> Result<TensorStatsBuilder, JsValue> {
+        self.inner.tensor_stats_builder(name, bins)
     }
 }
 

@@ -25,6 +25,14 @@
 //! const values = header.decodeF32("output_norm.weight",
 //!                                 new Uint8Array(await file.slice(start, end).arrayBuffer()));
 //! tensorStats(values, 64);  // {min, max, mean, std, histogram, ...}
+//!
+//! // Statistics of a tensor of any type the core decodes (Q4_K, Q8_0, ...), its bytes read in
+//! // slices of whole blocks (twice: two passes), never all in memory:
+//! const stats = header.tensorStatsBuilder("token_embd.weight", 64);
+//! for (let r; (r = stats.nextRead()); ) {
+//!   stats.push(new Uint8Array(await file.slice(r.start, r.end).arrayBuffer()));
+//! }
+//! stats.finish();           // {count, min, max, mean, std, nan, infinite, histogram, ...}
 //! ```
 //!
 //! Values: a GGUF UINT64 or INT64 is a `BigInt` whatever its value (its type survives); other
@@ -34,8 +42,8 @@
 //! message is the core parser's. `parseHeader(prefix)` is the one-call form of the header
 //! reader: `{file}`, or `{needed}` bytes from the start of the file.
 //!
-//! The Rust side is usable without JavaScript: [`HeapData`], [`decode_f32`] and [`Stats`] are
-//! what the JS API is made of, and are tested natively.
+//! The Rust side is usable without JavaScript: [`HeapData`], [`decode_f32`], [`Stats`] and
+//! [`StatsPasses`] are what the JS API is made of, and are tested natively.
 //!
 //! `wasm/www/` holds a demo page built on this API (`wasm/build.sh`, then
 //! `wasm/serve.sh`): it inspects a model of any size by reading only its header.
@@ -49,11 +57,13 @@ mod header;
 mod heap;
 mod model;
 mod stats;
+mod tensor_stats;
 
 pub use api::{parse_header, tensor_stats, GgufFile};
 pub use decode::{decode_f32, DecodeError};
 pub use header::HeaderParser;
 pub use heap::{HeapData, OutOfMemory};
 pub use model::ModelFile;
-pub use stats::{Stats, MAX_BINS};
+pub use stats::{Stats, StatsPasses, MAX_BINS};
+pub use tensor_stats::TensorStatsBuilder;
 pub use weightmap_core as core;

@@ -3,11 +3,11 @@
 
 use js_sys::{Array, Float32Array, Object, Uint8Array};
 use wasm_bindgen::prelude::*;
-use weightmap_core::{Error, Format, ModelData, ModelFile as CoreFile, ModelTensor};
+use weightmap_core::{Endian, Error, Format, ModelData, ModelFile as CoreFile, ModelTensor};
 
 use crate::api::js_error;
 use crate::convert::{self, js_u64};
-use crate::{decode_f32, HeapData};
+use crate::{decode_f32, HeapData, TensorStatsBuilder};
 
 /// A parsed model file, GGUF or safetensors: the whole file (`new ModelFile`), or only its
 /// header (`HeaderParser.finish`, `parseHeader`). Its methods are `GgufFile`'s, for either
@@ -175,6 +175,23 @@ impl ModelFile {
         }
         self.decode(&info, heap_copy(bytes)?.bytes())
     }
+
+    /// A builder of the statistics of a tensor of any type the core decodes (quantized ones
+    /// included), fed its bytes read a slice at a time: see `TensorStatsBuilder`. `bins`:
+    /// histogram bins (default 64, at most 4096). Plain numbers of a big-endian GGUF file are
+    /// converted; its other multi-byte types are refused.
+    ///
+    /// @throws {Error} for a missing tensor, a type without a decoder (naming it), or a
+    /// big-endian block type
+    #[wasm_bindgen(js_name = tensorStatsBuilder)]
+    pub fn tensor_stats_builder(
+        &self,
+        name: &str,
+        bins: Option<u32>,
+    ) -> Result<TensorStatsBuilder, JsValue> {
+        let bins = bins.map_or(crate::api::DEFAULT_BINS, |b| b as usize);
+        TensorStatsBuilder::new(&self.info(name)?, self.endian(), bins)
+    }
 }
 
 impl ModelFile {
@@ -199,12 +216,16 @@ impl ModelFile {
         })
     }
 
-    fn decode(&self, info: &ModelTensor<'_>, bytes: &[u8]) -> Result<Float32Array, JsValue> {
-        let endian = match &self.file {
+    /// The byte order of the tensor data: a GGUF file's own, safetensors' little-endian.
+    fn endian(&self) -> Endian {
+        match &self.file {
             CoreFile::Gguf(g) => g.endian(),
-            _ => weightmap_core::Endian::Little,
-        };
-        let values = decode_f32(info.dtype(), endian, bytes)
+            _ => Endian::Little,
+        }
+    }
+
+    fn decode(&self, info: &ModelTensor<'_>, bytes: &[u8]) -> Result<Float32Array, JsValue> {
+        let values = decode_f32(info.dtype(), self.endian(), bytes)
             .map_err(|e| js_error(format_args!("tensor {}: {e}", info.name())))?;
         Ok(Float32Array::from(&values[..]))
     }

@@ -51,67 +51,173 @@ impl Stats {
     where
         F: FnMut(&mut dyn FnMut(&[f32])),
     {
-        let mut min = f64::INFINITY;
-        let mut max = f64::NEG_INFINITY;
-        let (mut count, mut finite, mut nan, mut sum) = (0u64, 0u64, 0u64, 0.0f64);
-        for_each_chunk(&mut |values: &[f32]| {
-            count += values.len() as u64;
-            for &v in values {
-                if v.is_nan() {
-                    nan += 1;
-                } else if v.is_finite() {
-                    let v = f64::from(v);
-                    finite += 1;
-                    sum += v;
-                    min = min.min(v);
-                    max = max.max(v);
-                }
-            }
-        });
-        let infinite = count - finite - nan;
-        if finite == 0 {
-            return Stats {
-                count,
-                finite,
-                nan,
-                infinite,
-                min: f64::NAN,
-                max: f64::NAN,
-                mean: f64::NAN,
-                std: f64::NAN,
-                histogram: Vec::new(),
-            };
+        let mut passes = StatsPasses::new(bins);
+        while !passes.is_done() {
+            for_each_chunk(&mut |values: &[f32]| passes.add(values));
+            passes.end_pass();
         }
-        let mean = sum / finite as f64;
-        let bins = if min == max {
-            1
-        } else {
-            bins.clamp(1, MAX_BINS)
-        };
-        let mut histogram = vec![0u32; bins];
-        let scale = bins as f64 / (max - min);
-        let mut squares = 0.0f64;
-        for_each_chunk(&mut |values: &[f32]| {
-            for &v in values.iter().filter(|v| v.is_finite()) {
-                let v = f64::from(v);
-                squares += (v - mean) * (v - mean);
-                // In [0, bins]; the maximum lands on `bins` and joins the last bin. A value
-                // outside [min, max] (chunks that changed between passes) is clamped.
-                let bin = (((v - min) * scale).max(0.0) as usize).min(bins - 1);
-                histogram[bin] = histogram[bin].saturating_add(1);
-            }
-        });
+        passes.finish().unwrap_or_else(|| Stats::empty(0, 0, 0))
+    }
+
+    /// No finite values: counts only.
+    fn empty(count: u64, nan: u64, infinite: u64) -> Stats {
         Stats {
             count,
-            finite,
+            finite: 0,
             nan,
             infinite,
-            min,
-            max,
-            mean,
-            std: (squares / finite as f64).sqrt(),
-            histogram,
+            min: f64::NAN,
+            max: f64::NAN,
+            mean: f64::NAN,
+            std: f64::NAN,
+            histogram: Vec::new(),
         }
+    }
+}
+
+/// [`Stats`] gathered pass by pass, for values that arrive a chunk at a time and cannot be
+/// visited twice from one call (a page reading a file asynchronously): hand the values to
+/// [`add`](Self::add) in the same order in each pass, and call [`end_pass`](Self::end_pass)
+/// after each, until [`is_done`](Self::is_done). The first pass counts and finds the extremes
+/// and the mean; the second the deviations and the histogram. [`Stats::of_chunks`] is this.
+///
+/// ```
+/// use weightmap_wasm::{Stats, StatsPasses};
+/// let values = [1.0, 2.0, 3.0, 4.0, f32::NAN];
+/// let mut passes = StatsPasses::new(3);
+/// while !passes.is_done() {
+///     values.chunks(2).for_each(|c| passes.add(c));
+///     passes.end_pass();
+/// }
+/// assert_eq!(passes.finish(), Some(Stats::of(&values, 3)));
+/// ```
+#[derive(Debug, Clone)]
+pub struct StatsPasses {
+    bins: usize,
+    pass: Pass,
+    count: u64,
+    finite: u64,
+    nan: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    squares: f64,
+    histogram: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pass {
+    First,
+    /// The mean and the bins are known.
+    Second {
+        mean: f64,
+        scale: f64,
+    },
+    Done,
+}
+
+impl StatsPasses {
+    /// Before the first pass; up to `bins` histogram bins (clamped to 1..=[`MAX_BINS`]).
+    pub fn new(bins: usize) -> Self {
+        StatsPasses {
+            bins,
+            pass: Pass::First,
+            count: 0,
+            finite: 0,
+            nan: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            squares: 0.0,
+            histogram: Vec::new(),
+        }
+    }
+
+    /// Which pass the values are for: 1 or 2, 0 once done.
+    pub fn pass(&self) -> u8 {
+        match self.pass {
+            Pass::First => 1,
+            Pass::Second { .. } => 2,
+            Pass::Done => 0,
+        }
+    }
+
+    /// Whether the statistics are complete (after one pass when no value is finite).
+    pub fn is_done(&self) -> bool {
+        matches!(self.pass, Pass::Done)
+    }
+
+    /// The next values of the current pass (ignored once done).
+    pub fn add(&mut self, values: &[f32]) {
+        match self.pass {
+            Pass::First => {
+                self.count += values.len() as u64;
+                for &v in values {
+                    if v.is_nan() {
+                        self.nan += 1;
+                    } else if v.is_finite() {
+                        let v = f64::from(v);
+                        self.finite += 1;
+                        self.sum += v;
+                        self.min = self.min.min(v);
+                        self.max = self.max.max(v);
+                    }
+                }
+            }
+            Pass::Second { mean, scale } => {
+                let (min, bins) = (self.min, self.histogram.len());
+                for &v in values.iter().filter(|v| v.is_finite()) {
+                    let v = f64::from(v);
+                    self.squares += (v - mean) * (v - mean);
+                    // In [0, bins]; the maximum lands on `bins` and joins the last bin. A
+                    // value outside [min, max] (values that changed between passes) is clamped.
+                    let bin = (((v - min) * scale).max(0.0) as usize).min(bins - 1);
+                    self.histogram[bin] = self.histogram[bin].saturating_add(1);
+                }
+            }
+            Pass::Done => {}
+        }
+    }
+
+    /// Ends the current pass: after the first, the second begins unless no value was finite.
+    pub fn end_pass(&mut self) {
+        self.pass = match self.pass {
+            Pass::First if self.finite > 0 => {
+                let bins = if self.min == self.max {
+                    1
+                } else {
+                    self.bins.clamp(1, MAX_BINS)
+                };
+                self.histogram = vec![0; bins];
+                Pass::Second {
+                    mean: self.sum / self.finite as f64,
+                    scale: bins as f64 / (self.max - self.min),
+                }
+            }
+            _ => Pass::Done,
+        };
+    }
+
+    /// The statistics, once done.
+    pub fn finish(self) -> Option<Stats> {
+        if !self.is_done() {
+            return None;
+        }
+        let infinite = self.count - self.finite - self.nan;
+        if self.finite == 0 {
+            return Some(Stats::empty(self.count, self.nan, infinite));
+        }
+        Some(Stats {
+            count: self.count,
+            finite: self.finite,
+            nan: self.nan,
+            infinite,
+            min: self.min,
+            max: self.max,
+            mean: self.sum / self.finite as f64,
+            std: (self.squares / self.finite as f64).sqrt(),
+            histogram: self.histogram,
+        })
     }
 }
 
@@ -127,6 +233,22 @@ mod tests {
         let s = Stats::of(&[f32::INFINITY, f32::NEG_INFINITY, f32::NAN], 10);
         assert_eq!((s.count, s.finite, s.nan, s.infinite), (3, 0, 1, 2));
         assert!(s.min.is_nan());
+    }
+
+    #[test]
+    fn passes_end_after_one_without_finite_values_and_finish_only_when_done() {
+        let mut passes = StatsPasses::new(8);
+        passes.add(&[f32::NAN, f32::INFINITY]);
+        assert_eq!(passes.pass(), 1);
+        passes.end_pass();
+        assert!(passes.is_done());
+        let s = passes.finish().unwrap();
+        assert_eq!((s.count, s.nan, s.infinite), (2, 1, 1));
+        let mut passes = StatsPasses::new(8);
+        passes.add(&[1.0]);
+        passes.end_pass();
+        assert_eq!(passes.pass(), 2);
+        assert_eq!(passes.finish(), None);
     }
 
     #[test]

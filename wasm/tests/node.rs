@@ -7,8 +7,10 @@ use js_sys::{Array, BigInt, Float32Array, Object, Reflect, Uint32Array, Uint8Arr
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
 use weightmap_core::testing::Builder;
-use weightmap_core::{Endian, Gguf};
-use weightmap_wasm::{parse_header, tensor_stats, GgufFile, HeaderParser, ModelFile};
+use weightmap_core::{dequant, Endian, GgmlType, Gguf, TensorType};
+use weightmap_wasm::{
+    parse_header, tensor_stats, GgufFile, HeaderParser, ModelFile, Stats, TensorStatsBuilder,
+};
 
 /// Written by the official gguf writer (gguf 0.19.0): F32, F16, Q8_0 and Q4_K tensors.
 const TINY: &[u8] = include_bytes!("../../samples/tiny-llama.gguf");
@@ -512,4 +514,213 @@ fn safetensors_headers_read_in_chunks_or_by_parse_header() {
     let bad = weightmap_core::testing::SafetensorsBuilder::raw("[1]", &[]);
     let err = message(parse_header(&Uint8Array::from(&bad[..])).unwrap_err());
     assert!(err.contains("JSON header"), "{err}");
+}
+
+/// Feeds a builder the slices of `file` it asks for; returns its statistics and the reads.
+fn stats_by_reads(mut builder: TensorStatsBuilder, file: &[u8]) -> (JsValue, Vec<(usize, usize)>) {
+    let mut reads = Vec::new();
+    let mut progress = builder.progress();
+    loop {
+        let next = builder.next_read();
+        assert!(!builder.done() && !next.is_undefined());
+        let (start, end) = (num(&next, "start") as usize, num(&next, "end") as usize);
+        reads.push((start, end));
+        let done = builder.push(&Uint8Array::from(&file[start..end])).unwrap();
+        assert!(builder.progress() > progress);
+        progress = builder.progress();
+        if done {
+            break;
+        }
+    }
+    assert!(builder.done() && builder.next_read().is_undefined());
+    assert_eq!(builder.progress(), 1.0);
+    (builder.finish().unwrap(), reads)
+}
+
+/// The JS statistics are `want`'s, bit for bit (NaN where `want` has NaN).
+fn assert_stats(js: &JsValue, want: &Stats, what: &str) {
+    let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
+    for (key, v) in [
+        ("count", want.count as f64),
+        ("finite", want.finite as f64),
+        ("nan", want.nan as f64),
+        ("infinite", want.infinite as f64),
+        ("min", want.min),
+        ("max", want.max),
+        ("mean", want.mean),
+        ("std", want.std),
+    ] {
+        assert!(
+            same(num(js, key), v),
+            "{what}: {key} {} != {v}",
+            num(js, key)
+        );
+    }
+    let hist: Uint32Array = get(js, "histogram").into();
+    assert_eq!(hist.to_vec(), want.histogram, "{what}");
+}
+
+/// Pseudo-random bytes (an LCG: the same every run).
+fn noise(len: usize, mut seed: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 56) as u8
+        })
+        .collect()
+}
+
+#[wasm_bindgen_test]
+fn quantized_tensor_stats_stream_through_reads_of_whole_blocks() {
+    // 260,000 Q8_0 blocks (8.8 MB, two 8 MiB reads a pass) of random bytes, NaN and infinite
+    // scales included; a few Q4_K and Q6_K blocks; the official writer's Q8_0 and Q4_K tensors.
+    let q8 = noise(260_000 * 34, 1);
+    let q4k = noise(3 * 144, 2);
+    let q6k = noise(5 * 210, 3);
+    let bytes = Builder::default()
+        .tensor("q8", &[32 * 1000, 260], GgmlType::Q8_0.id(), &q8)
+        .tensor("q4k", &[256 * 3], GgmlType::Q4_K.id(), &q4k)
+        .tensor("q6k", &[256 * 5], GgmlType::Q6_K.id(), &q6k)
+        .build();
+    for (file, names) in [
+        (&bytes[..], &["q8", "q4k", "q6k"][..]),
+        (TINY, &["token_embd.weight", "blk.0.ffn_down.weight"][..]),
+    ] {
+        let core = Gguf::parse(file).unwrap();
+        let js = open(file);
+        for &name in names {
+            let view = core.tensor(name).unwrap();
+            let want = Stats::of(&view.to_f32().unwrap(), 50);
+            let (got, reads) =
+                stats_by_reads(js.tensor_stats_builder(name, Some(50)).unwrap(), file);
+            assert_stats(&got, &want, name);
+            // Both passes read the tensor's bytes in order, each read whole blocks.
+            let range = js.tensor_range(name).unwrap();
+            let (start, end) = (num(&range, "start") as usize, num(&range, "end") as usize);
+            let block = view.dtype().type_size() as usize;
+            let pass: Vec<_> = reads.iter().take(reads.len() / 2).collect();
+            assert_eq!(reads.len() % 2, 0, "{name}: two passes");
+            assert_eq!(&reads[..pass.len()], &reads[pass.len()..], "{name}");
+            assert_eq!((pass[0].0, pass[pass.len() - 1].1), (start, end), "{name}");
+            assert!(pass.windows(2).all(|w| w[0].1 == w[1].0), "{name}");
+            assert!(pass
+                .iter()
+                .all(|r| (r.1 - r.0) % block == 0 && r.1 - r.0 <= 8 << 20));
+            if name == "q8" {
+                assert_eq!(pass.len(), 2);
+                assert!(want.nan > 0 && want.infinite > 0, "special scales decoded");
+            }
+        }
+    }
+    assert!(TINY.len() < 8 << 20);
+}
+
+#[wasm_bindgen_test]
+fn big_endian_plain_tensors_are_swapped_and_block_types_refused() {
+    let values = [0.5f32, -3.0, 1e4, 0.0, f32::INFINITY];
+    let hf: Vec<u8> = values
+        .iter()
+        .flat_map(|&v| f16::from_f32(v).to_be_bytes())
+        .collect();
+    let f: Vec<u8> = values.iter().flat_map(|&v| v.to_be_bytes()).collect();
+    let ints: Vec<u8> = [-7i32, 9, 1 << 20]
+        .iter()
+        .flat_map(|v| v.to_be_bytes())
+        .collect();
+    let builder = Builder {
+        endian: Endian::Big,
+        ..Builder::default()
+    };
+    let bytes = builder
+        .tensor("hf", &[5], GgmlType::F16.id(), &hf)
+        .tensor("f", &[5], GgmlType::F32.id(), &f)
+        .tensor("i32", &[3], GgmlType::I32.id(), &ints)
+        .tensor("i8", &[3], GgmlType::I8.id(), &[0xff, 2, 3])
+        .tensor("q8", &[32], GgmlType::Q8_0.id(), &[0; 34])
+        .build();
+    let file = open(&bytes);
+    let want = Stats::of(&values.map(|v| f16::from_f32(v).to_f32()), 8);
+    assert_stats(
+        &stats_by_reads(file.tensor_stats_builder("hf", Some(8)).unwrap(), &bytes).0,
+        &want,
+        "hf",
+    );
+    assert_stats(
+        &stats_by_reads(file.tensor_stats_builder("f", Some(8)).unwrap(), &bytes).0,
+        &Stats::of(&values, 8),
+        "f",
+    );
+    let want = Stats::of(&[-7.0, 9.0, 1048576.0], 8);
+    assert_stats(
+        &stats_by_reads(file.tensor_stats_builder("i32", Some(8)).unwrap(), &bytes).0,
+        &want,
+        "i32",
+    );
+    let want = Stats::of(&[-1.0, 2.0, 3.0], 64); // the default bins
+    assert_stats(
+        &stats_by_reads(file.tensor_stats_builder("i8", None).unwrap(), &bytes).0,
+        &want,
+        "i8",
+    );
+    let err = message(file.tensor_stats_builder("q8", None).err().unwrap());
+    assert!(err.contains("q8") && err.contains("big-endian"), "{err}");
+}
+
+#[wasm_bindgen_test]
+fn stats_builder_errors_name_the_tensor_and_the_type() {
+    // A type without a decoder (while there is one): the message names it.
+    let missing = TensorType::ALL
+        .iter()
+        .filter_map(|t| t.ggml())
+        .find(|&g| !dequant::supports(g.into()));
+    let mut builder = Builder::default()
+        .tensor("w", &[64], GgmlType::Q8_0.id(), &[0; 68])
+        .tensor("empty", &[0], GgmlType::F32.id(), &[]);
+    if let Some(g) = missing {
+        builder = builder.tensor(
+            "odd",
+            &[g.block_size()],
+            g.id(),
+            &vec![0; g.type_size() as usize],
+        );
+    }
+    let bytes = builder.build();
+    let file = ModelFile::new(&Uint8Array::from(&bytes[..])).unwrap();
+    if let Some(g) = missing {
+        let err = message(file.tensor_stats_builder("odd", None).err().unwrap());
+        assert!(
+            err.contains("odd") && err.contains(g.name()) && err.contains("no f32 decoder"),
+            "{err}"
+        );
+    }
+    let err = message(file.tensor_stats_builder("nope", None).err().unwrap());
+    assert!(err.contains("nope"), "{err}");
+
+    let mut stats = file.tensor_stats_builder("w", None).unwrap();
+    let next = stats.next_read();
+    let start = num(&next, "start") as usize;
+    assert_eq!(num(&next, "end") as usize - start, 68);
+    let err = message(
+        stats
+            .push(&Uint8Array::from(&bytes[start..start + 34]))
+            .unwrap_err(),
+    );
+    assert!(
+        err.contains("w") && err.contains("68 bytes, not 34"),
+        "{err}"
+    );
+    assert!(!stats
+        .push(&Uint8Array::from(&bytes[start..start + 68]))
+        .unwrap());
+    let err = message(stats.finish().err().unwrap());
+    assert!(err.contains("not complete"), "{err}");
+
+    // An empty tensor is done before any read: no values.
+    let empty = file.tensor_stats_builder("empty", None).unwrap();
+    assert!(empty.done() && empty.next_read().is_undefined());
+    let s = empty.finish().unwrap();
+    assert_eq!(num(&s, "count"), 0.0);
+    assert!(num(&s, "mean").is_nan());
 }

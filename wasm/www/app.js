@@ -1,12 +1,12 @@
 // The demo page: choose or drop a GGUF or safetensors file; its header is parsed by
 // weightmap-core in WebAssembly and shown (metadata, tensor table, totals by type); clicking a
-// float tensor reads only that tensor's bytes and shows its statistics and histogram.
-import init, { tensorStats } from "./pkg/weightmap_wasm.js";
+// tensor of any type the core decodes (quantized ones included) reads only that tensor's bytes,
+// a slice at a time, and shows its statistics and histogram.
+import init from "./pkg/weightmap_wasm.js";
 import { ModelReader } from "./reader.js";
 
 const HEAD = 8; // array elements shown, as `weightmap inspect` shows them
 const BINS = 64;
-const FLOAT_TYPES = new Set(["F32", "F16", "BF16", "F64"]);
 const $ = (id) => document.getElementById(id);
 const group = new Intl.NumberFormat("en-US");
 
@@ -168,20 +168,16 @@ function renderTensors() {
   $("sort-size").textContent = ["size (bytes) ▲", "size (bytes)", "size (bytes) ▼"][sizeOrder + 1];
   $("tensors").tBodies[0].replaceChildren(
     ...shown.map((t) => {
-      const float = FLOAT_TYPES.has(t.type);
-      const row = el("tr", { "data-name": t.name, class: float ? "float" : "" },
+      // Every row: a type without a decoder says so when clicked.
+      const row = el("tr", { "data-name": t.name, tabIndex: 0, title: "read this tensor and show its values" },
         el("td", { class: "name" }, t.name),
         el("td", { class: "type" }, t.type),
         el("td", { class: "shape" }, t.shape.join(" × ")),
         el("td", { class: "num offset" }, exact(t.offset)),
         el("td", { class: "num size" }, exact(t.size)),
       );
-      if (float) {
-        row.tabIndex = 0;
-        row.title = "read this tensor and show its values";
-        row.addEventListener("click", () => showTensor(t.name, row));
-        row.addEventListener("keydown", (e) => e.key === "Enter" && showTensor(t.name, row));
-      }
+      row.addEventListener("click", () => showTensor(t.name, row));
+      row.addEventListener("keydown", (e) => e.key === "Enter" && showTensor(t.name, row));
       return row;
     }),
   );
@@ -197,32 +193,38 @@ async function showTensor(name, row) {
   model.busy += 1;
   model.clicked = (model.clicked ?? 0) + 1;
   const click = model.clicked;
+  // Another file, or another tensor, was chosen while this one was read: its reads stop.
+  const superseded = () => model !== current || click !== model.clicked;
   try {
-    const values = await reader.readTensorF32(header, name);
-    // Another file, or another tensor, was chosen while this one was read.
-    if (model !== current || click !== model.clicked) return;
-    const s = tensorStats(values, BINS);
+    const s = await reader.readTensorStats(header, name, BINS, {
+      stop: superseded,
+      onProgress: (p) => setStatus(`Reading ${name}… ${Math.floor(100 * p)}%`),
+    });
+    if (!s || superseded()) return;
     const fmt = (v) => (Number.isFinite(v) ? v.toPrecision(7) : String(v));
     $("stats-name").textContent = name;
     const fields = [
-      ["values", exact(s.count)],
-      ["min", fmt(s.min)],
-      ["max", fmt(s.max)],
-      ["mean", fmt(s.mean)],
-      ["std", fmt(s.std)],
-      ["NaN", exact(s.nan)],
-      ["±inf", exact(s.infinite)],
+      ["values", exact(s.count), s.count],
+      ["min", fmt(s.min), s.min],
+      ["max", fmt(s.max), s.max],
+      ["mean", fmt(s.mean), s.mean],
+      ["std", fmt(s.std), s.std],
+      ["NaN", exact(s.nan), s.nan],
+      ["±inf", exact(s.infinite), s.infinite],
     ];
+    // The text is rounded; data-value keeps the exact number (for tests and copying).
     $("stats-values").replaceChildren(
-      ...fields.flatMap(([k, v]) => [el("dt", {}, k), el("dd", { "data-stat": k }, v)]),
+      ...fields.flatMap(([k, text, v]) => [el("dt", {}, k), el("dd", { "data-stat": k, "data-value": String(v) }, text)]),
     );
     drawHistogram(s);
     $("stats").hidden = false;
     setStatus(readStatus());
   } catch (e) {
-    if (model !== current) return;
+    if (superseded()) return;
     setStatus(readStatus());
-    showError(`${name}: ${e.message ?? e}`);
+    $("stats").hidden = true; // not another tensor's values under this one's error
+    const text = String(e.message ?? e);
+    showError(text.includes(name) ? text : `${name}: ${text}`);
   } finally {
     model.busy -= 1;
     if (model.stale && model.busy === 0) model.header.free();

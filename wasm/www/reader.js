@@ -1,5 +1,5 @@
 // Reads only what the parser needs of a File: the header through HeaderParser, chunk by chunk
-// as it asks, then single tensors by their byte range. Every read goes through
+// as it asks, then single tensors by their byte range, a slice at a time. Every read goes through
 // `readRange`, which counts the bytes, so the page can say how little it read.
 import { HeaderParser } from "./pkg/weightmap_wasm.js";
 
@@ -33,12 +33,30 @@ export class ModelReader {
     }
   }
 
-  /** A tensor's values as f32 (F32, F16, BF16, F64), reading only its bytes. */
-  async readTensorF32(header, name) {
+  /** A tensor's statistics ({count, min, max, mean, std, nan, infinite, histogram, ...}), of
+   * any type the parser decodes, quantized ones included: its bytes are read in slices of
+   * whole blocks, each decoded in WebAssembly and dropped, so memory stays small whatever the
+   * tensor's size. They are read twice: the deviations and the histogram need the mean and the
+   * extremes first. `onProgress(fraction)` follows the reads; when `stop()` returns true the
+   * reads are abandoned and the result is null. */
+  async readTensorStats(header, name, bins, { onProgress, stop } = {}) {
     const { start, end } = header.tensorRange(name);
     if (end > this.file.size) {
       throw new Error(`tensor ${name}: bytes [${start}, ${end}) lie past the end of the file (${this.file.size} bytes)`);
     }
-    return header.decodeF32(name, await this.readRange(start, end));
+    const builder = header.tensorStatsBuilder(name, bins); // throws for a type without a decoder
+    let consumed = false;
+    try {
+      for (let r; (r = builder.nextRead()); ) {
+        const bytes = await this.readRange(Number(r.start), Number(r.end));
+        if (stop?.()) return null;
+        builder.push(bytes);
+        onProgress?.(builder.progress);
+      }
+      consumed = true;
+      return builder.finish();
+    } finally {
+      if (!consumed) builder.free();
+    }
   }
 }
