@@ -30,22 +30,43 @@ pub(super) fn q4_1(bytes: &[u8], out: &mut [f32]) {
     });
 }
 
-/// The fifth bit of element `j`: bit `j` of the little-endian `u32` `qh`.
+/// Each byte spread to eight: bit `i` of the index becomes 0x10 (the fifth bit of a quant)
+/// in byte `i` of the entry, little-endian.
+const SPREAD: [u64; 256] = {
+    let mut table = [0u64; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let mut bit = 0;
+        while bit < 8 {
+            if (byte >> bit) & 1 == 1 {
+                table[byte] |= 0x10 << (8 * bit);
+            }
+            bit += 1;
+        }
+        byte += 1;
+    }
+    table
+};
+
+/// The fifth bits of a block's 32 elements, as 0x10 or 0 each: bit `j` of the little-endian
+/// `qh` for element `j`.
 #[inline(always)]
-fn high(qh: u32, j: usize) -> u8 {
-    ((qh >> j) & 1) as u8
+fn fifth_bits(qh: &[u8]) -> [u8; 32] {
+    let mut high = [0u8; 32];
+    for (h, &q) in high.chunks_exact_mut(8).zip(qh) {
+        h.copy_from_slice(&SPREAD[usize::from(q)].to_le_bytes());
+    }
+    high
 }
 
 pub(super) fn q5_0(bytes: &[u8], out: &mut [f32]) {
     for_blocks::<22, 32>(bytes, out, |b, y| {
         let d = f16(b[0], b[1]);
-        let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
-        for j in 0..16 {
-            let q = b[6 + j];
-            let lo = (q & 0x0F) | (high(qh, j) << 4);
-            let hi = (q >> 4) | (high(qh, j + 16) << 4);
-            y[j] = d * f32::from(lo as i8 - 16);
-            y[j + 16] = d * f32::from(hi as i8 - 16);
+        let high = fifth_bits(&b[2..6]);
+        let (lo, hi) = y.split_at_mut(16);
+        for (j, &q) in b[6..].iter().enumerate() {
+            lo[j] = d * f32::from(((q & 0x0F) | high[j]) as i8 - 16);
+            hi[j] = d * f32::from(((q >> 4) | high[j + 16]) as i8 - 16);
         }
     });
 }
@@ -53,13 +74,11 @@ pub(super) fn q5_0(bytes: &[u8], out: &mut [f32]) {
 pub(super) fn q5_1(bytes: &[u8], out: &mut [f32]) {
     for_blocks::<24, 32>(bytes, out, |b, y| {
         let (d, m) = (f16(b[0], b[1]), f16(b[2], b[3]));
-        let qh = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
-        for j in 0..16 {
-            let q = b[8 + j];
-            let lo = (q & 0x0F) | (high(qh, j) << 4);
-            let hi = (q >> 4) | (high(qh, j + 16) << 4);
-            y[j] = d * f32::from(lo) + m;
-            y[j + 16] = d * f32::from(hi) + m;
+        let high = fifth_bits(&b[4..8]);
+        let (lo, hi) = y.split_at_mut(16);
+        for (j, &q) in b[8..].iter().enumerate() {
+            lo[j] = d * f32::from((q & 0x0F) | high[j]) + m;
+            hi[j] = d * f32::from((q >> 4) | high[j + 16]) + m;
         }
     });
 }

@@ -14,6 +14,10 @@
 //! - `candle`: candle-core 0.11's decoder, `<Block as GgmlType>::to_float`, over the blocks of
 //!   a `QTensor` built beforehand (`gguf_file::Content::read`, `Content::tensor`), into the
 //!   same buffer: what `QTensor::dequantize` runs after allocating its output;
+//! - `weightmap-streamed` and `candle-streamed`: the same decoders over runs of blocks of
+//!   64 Ki elements into one 256 KiB buffer that stays in cache, as a caller streams a
+//!   tensor through (statistics, conversion, upload): decode speed without the DRAM writes
+//!   of a whole f32 copy;
 //! - `weightmap-alloc` and `candle-alloc`: the calls that return a new vector, with its
 //!   allocation and page faults (`TensorView::to_f32` and `QTensor::dequantize(&Device::Cpu)`,
 //!   the path an engine calls; dropping the result is not timed);
@@ -29,8 +33,8 @@
 //! bits: candle's and gguf-py's must be equal bit for bit (for candle a difference is
 //! reported with its largest absolute difference, and fails the run only beyond rounding).
 //! The last line, `dequant-ratios: candle/weightmap=X gguf-py/weightmap=Y` (total time over
-//! all tensors), is what docs/BENCHMARKS.md reports; `alloc-ratios:` before it compares the
-//! allocating calls. `--only READER` times one reader (the checks still run against
+//! all tensors), is what docs/BENCHMARKS.md reports; `alloc-ratios:` and `streamed-ratios:`
+//! before it compare the allocating calls and the streamed ones. `--only READER` times one reader (the checks still run against
 //! weightmap's output).
 
 use std::borrow::Cow;
@@ -46,13 +50,18 @@ use candle_core::Device;
 use sha2::{Digest, Sha256};
 use weightmap_core::{dequant, TensorView};
 
-const RUST_READERS: [&str; 5] = [
+const RUST_READERS: [&str; 7] = [
     "weightmap",
     "candle",
+    "weightmap-streamed",
+    "candle-streamed",
     "weightmap-alloc",
     "candle-alloc",
     "memcpy",
 ];
+
+/// Elements per chunk of the streamed readers: 256 KiB of f32, within this machine's L2.
+const STREAM_CHUNK: usize = 1 << 16;
 const PYTHON: &str = "gguf-py";
 
 /// Everything the readers decode: weightmap's views of the mapping, candle's tensors, and the
@@ -62,6 +71,8 @@ struct Bench<'a> {
     candle: Vec<(&'a QTensor, Cow<'a, [u8]>)>,
     out: Vec<f32>,
     src: Vec<f32>,
+    /// The streamed readers' buffer: one chunk.
+    chunk: Vec<f32>,
 }
 
 /// The SHA-256 of `values`' f32 bits, little-endian: what the Python side prints.
@@ -161,6 +172,35 @@ impl Bench<'_> {
                 let time = start.elapsed();
                 std::hint::black_box(&*out);
                 (time, Some(Cow::Borrowed(&*out)))
+            }
+            "weightmap-streamed" | "candle-streamed" => {
+                let (block, size) = (
+                    view.dtype().block_size() as usize,
+                    view.dtype().type_size() as usize,
+                );
+                let blocks_per_chunk = (STREAM_CHUNK / block).max(1);
+                let streamed_candle = reader == "candle-streamed";
+                let (bytes, dtype): (&[u8], _) = match self.candle.get(i) {
+                    Some((q, bytes)) if streamed_candle => (bytes, Some(q.dtype())),
+                    _ => (view.bytes(), None),
+                };
+                let chunk = &mut self.chunk[..blocks_per_chunk * block];
+                let mut kept = check.then(|| Vec::with_capacity(n));
+                let start = Instant::now();
+                for run in bytes.chunks(blocks_per_chunk * size) {
+                    let out = &mut chunk[..run.len() / size * block];
+                    match dtype {
+                        Some(dtype) => candle_to_float(dtype, run, out)?,
+                        None => dequant::dequantize(view.dtype(), run, out)
+                            .map_err(|e| e.to_string())?,
+                    }
+                    std::hint::black_box(&*out);
+                    if let Some(kept) = kept.as_mut() {
+                        kept.extend_from_slice(out);
+                    }
+                }
+                let time = start.elapsed();
+                (time, kept.map(Cow::Owned))
             }
             "weightmap-alloc" => {
                 let start = Instant::now();
@@ -430,6 +470,7 @@ fn main() {
         candle,
         out: vec![1f32; largest],
         src: vec![1f32; if selected("memcpy") { largest } else { 0 }],
+        chunk: vec![1f32; STREAM_CHUNK],
     };
     println!(
         "{}: {size} bytes, {} tensors, {total} elements ({:.3} GB of f32), median of {runs} runs per tensor, one thread",
@@ -586,10 +627,10 @@ fn main() {
         let secs = &row.seconds;
         for (r, (reader, _)) in seconds.iter().enumerate() {
             // Each reader against weightmap's time; the allocating call against weightmap's.
-            let base = if *reader == "candle-alloc" {
-                "weightmap-alloc"
-            } else {
-                "weightmap"
+            let base = match *reader {
+                "candle-alloc" => "weightmap-alloc",
+                "candle-streamed" => "weightmap-streamed",
+                _ => "weightmap",
             };
             let ratio = reader_at(base)
                 .filter(|&b| b != r)
@@ -613,6 +654,11 @@ fn main() {
         "alloc-ratios: candle-alloc/weightmap-alloc={:.2} gguf-py/weightmap-alloc={:.2}",
         total_of("candle-alloc") / total_of("weightmap-alloc"),
         total_of(PYTHON) / total_of("weightmap-alloc")
+    );
+    println!(
+        "streamed-ratios: candle-streamed/weightmap-streamed={:.2} gguf-py/weightmap-streamed={:.2}",
+        total_of("candle-streamed") / total_of("weightmap-streamed"),
+        total_of(PYTHON) / total_of("weightmap-streamed")
     );
     println!(
         "dequant-ratios: candle/weightmap={:.2} gguf-py/weightmap={:.2}",
