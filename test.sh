@@ -61,6 +61,17 @@ step "cargo test --workspace (includes 20 s of a writer process scribbling on a 
 mkdir -p target
 cargo test --workspace 2>&1 | tee target/test-output.log
 
+step "the Python package (python/: PyO3, built by maturin into the .venv; pytest against gguf and safetensors)"
+export PYO3_PYTHON="$PWD/.venv/bin/python"
+cargo fmt --manifest-path python/Cargo.toml -- --check
+CARGO_TARGET_DIR="$PWD/target/python" cargo clippy --manifest-path python/Cargo.toml --all-targets --quiet -- -D warnings
+PATH="$PWD/.venv/bin:$PATH" CARGO_TARGET_DIR="$PWD/target/python" .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+  --no-build-isolation --force-reinstall --no-deps ./python
+.venv/bin/python -m pytest -q -p no:cacheprovider python/tests 2>&1 | tee target/pytest.log
+# In the closing summary's form: "test result: ok. N passed; M failed; K ignored".
+sed -n 's/^=* *\([0-9][0-9]*\) passed\(, \([0-9][0-9]*\) failed\)\{0,1\}.*/test result: ok. \1 passed; 0\3 failed; 0 ignored/p' \
+  target/pytest.log >> target/test-output.log
+
 step "WebAssembly: wasm-bindgen-cli 0.2.130 (matches the pinned crate), weightmap-wasm's tests in Node"
 if ! wasm-bindgen --version 2>/dev/null | grep -qx 'wasm-bindgen 0.2.130'; then
   cargo install wasm-bindgen-cli --version 0.2.130

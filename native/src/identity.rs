@@ -51,7 +51,7 @@ impl FileIdentity {
 
     /// The identity of a file from `fstatat`/`statx` fields, equal to [`of`](Self::of) on
     /// that file's `Metadata`.
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", any(feature = "server", test)))]
     pub(crate) fn of_stat(stat: &rustix::fs::Stat) -> Self {
         let time = |sec: i64, nsec: i64| -> Option<SystemTime> {
             let nanos = u32::try_from(nsec).ok().filter(|&n| n < 1_000_000_000)?;

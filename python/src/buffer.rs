@@ -1,0 +1,123 @@
+//! `Buffer`: a tensor's bytes in the model's mapping, through the buffer protocol, read-only.
+//! `numpy.frombuffer(buffer)` shows them without a copy; the array's base is the buffer, and
+//! the buffer holds the model, so no array ever outlives the memory it shows.
+
+use std::ffi::{c_int, CStr};
+use std::ops::Range;
+use std::sync::Arc;
+
+use pyo3::exceptions::PyBufferError;
+use pyo3::prelude::*;
+use pyo3::{ffi, Bound};
+use weightmap_core::ModelData;
+
+use crate::model::Loaded;
+
+/// A read-only run of a model file's bytes (a tensor's data), kept alive as long as any
+/// `memoryview` or numpy array shows it.
+#[pyclass(frozen, module = "weightmap._native")]
+pub struct Buffer {
+    model: Arc<Loaded>,
+    shard: usize,
+    range: Range<usize>,
+}
+
+impl Buffer {
+    /// The bytes `range` of shard `shard`'s file; checked to lie inside it.
+    pub(crate) fn new(model: Arc<Loaded>, shard: usize, range: Range<usize>) -> Option<Self> {
+        let len = model.shards().get(shard)?.file().data().bytes().len();
+        (range.start <= range.end && range.end <= len).then_some(Buffer {
+            model,
+            shard,
+            range,
+        })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        let bytes = self
+            .model
+            .shards()
+            .get(self.shard)
+            .map_or(&[][..], |s| s.file().data().bytes());
+        bytes.get(self.range.clone()).unwrap_or_default()
+    }
+}
+
+/// The buffer's one format: unsigned bytes.
+static FORMAT: &CStr = c"B";
+
+#[pymethods]
+impl Buffer {
+    fn __len__(&self) -> usize {
+        self.range.len()
+    }
+
+    /// Whether the file's pages are all still there: false once another process truncated
+    /// the file (the lost pages then read as zeros).
+    fn is_intact(&self) -> bool {
+        self.model
+            .shards()
+            .get(self.shard)
+            .is_some_and(|s| s.file().data().is_intact())
+    }
+
+    /// Fills `view` for a read-only, one-dimensional, contiguous buffer of bytes.
+    ///
+    /// # Safety
+    /// Called by Python with `view` pointing to a `Py_buffer` to fill (the protocol's
+    /// contract).
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
+        if view.is_null() {
+            return Err(PyBufferError::new_err("no view to fill"));
+        }
+        if flags & ffi::PyBUF_WRITABLE == ffi::PyBUF_WRITABLE {
+            return Err(PyBufferError::new_err(
+                "weightmap tensor buffers are read-only (copy the array to change it)",
+            ));
+        }
+        let bytes = slf.get().bytes();
+        let (ptr, len) = (bytes.as_ptr(), bytes.len());
+        // SAFETY: `view` is a valid `Py_buffer` for us to fill (checked non-null above; the
+        // protocol guarantees the rest). The memory stays valid and unchanged by us for as
+        // long as the view exists: `view.obj` holds a strong reference to this buffer, which
+        // holds the model and so its mapping or heap copy; it is only ever read (readonly =
+        // 1, PyBUF_WRITABLE refused). `shape` and `strides` point into the view itself
+        // (its `len` and `itemsize`), which lives as long as they are read.
+        unsafe {
+            (*view).obj = slf.into_any().into_ptr();
+            (*view).buf = ptr.cast_mut().cast();
+            (*view).len = len as ffi::Py_ssize_t;
+            (*view).readonly = 1;
+            (*view).itemsize = 1;
+            (*view).format = if flags & ffi::PyBUF_FORMAT == ffi::PyBUF_FORMAT {
+                FORMAT.as_ptr().cast_mut()
+            } else {
+                std::ptr::null_mut()
+            };
+            (*view).ndim = 1;
+            (*view).shape = if flags & ffi::PyBUF_ND == ffi::PyBUF_ND {
+                &mut (*view).len
+            } else {
+                std::ptr::null_mut()
+            };
+            (*view).strides = if flags & ffi::PyBUF_STRIDES == ffi::PyBUF_STRIDES {
+                &mut (*view).itemsize
+            } else {
+                std::ptr::null_mut()
+            };
+            (*view).suboffsets = std::ptr::null_mut();
+            (*view).internal = std::ptr::null_mut();
+        }
+        Ok(())
+    }
+
+    /// Nothing to free: the format is static and the memory belongs to the model.
+    ///
+    /// # Safety
+    /// Called by Python with a view this buffer filled.
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
+}

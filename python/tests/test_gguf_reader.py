@@ -1,0 +1,81 @@
+"""weightmap.GGUFReader against the official gguf.GGUFReader, on the official writer's files
+and Gemma: every field's offset, types and contents(), every tensor's attributes and data."""
+
+import gguf
+import numpy as np
+import pytest
+
+import weightmap
+from compare import same, same_array
+
+
+def outcome(call):
+    """A call's value, or the fact that it raised."""
+    try:
+        return ("ok", call())
+    except Exception as e:  # noqa: BLE001 - both readers' errors are compared by kind only
+        return ("raised", type(e).__name__)
+
+
+def check_same(path):
+    ours, theirs = weightmap.GGUFReader(path), gguf.GGUFReader(path)
+    assert list(ours.fields) == list(theirs.fields)
+    for key, field in theirs.fields.items():
+        mine = ours.get_field(key)
+        assert mine.name == field.name and mine.offset == field.offset, key
+        assert list(mine.types) == list(field.types), key
+        want, got = outcome(field.contents), outcome(mine.contents)
+        if want[0] == "raised":  # invalid UTF-8: the official reader raises on contents()
+            assert got[0] == "raised", key
+        else:
+            assert same(got[1], want[1]), key
+    assert ours.alignment == theirs.alignment and ours.data_offset == theirs.data_offset
+    assert ours.byte_order == theirs.byte_order
+    assert len(ours.tensors) == len(theirs.tensors)
+    for mine, t in zip(ours.tensors, theirs.tensors):
+        assert mine.name == t.name
+        assert mine.tensor_type == t.tensor_type and type(mine.tensor_type) is type(t.tensor_type)
+        assert mine.shape.dtype == t.shape.dtype and list(mine.shape) == list(t.shape), t.name
+        assert (mine.n_elements, mine.n_bytes, mine.data_offset) == (t.n_elements, t.n_bytes, t.data_offset)
+        assert same_array(mine.data, np.asarray(t.data)), t.name
+        assert not mine.data.flags.writeable
+    assert ours.get_tensor(0).name == theirs.get_tensor(0).name if theirs.tensors else True
+    return len(theirs.fields), len(theirs.tensors)
+
+
+def test_every_official_fixture_reads_the_same(gguf_files):
+    checked = [p.name for p in gguf_files if p.suffix == ".gguf"]
+    assert len(checked) >= 10
+    for path in gguf_files:
+        check_same(path)
+
+
+def test_five_thousand_tensors(tmp_path):
+    path = tmp_path / "many.gguf"
+    writer = gguf.GGUFWriter(path, "test")
+    for i in range(5000):
+        writer.add_tensor(f"t.{i}", np.full((2, 3), i, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    fields, tensors = check_same(path)
+    assert tensors == 5000
+
+
+def test_gemma_reads_the_same(gemma):
+    fields, tensors = check_same(gemma)
+    assert (fields, tensors) == (36, 236)
+
+
+def test_a_non_gguf_file_is_a_value_error(tmp_path):
+    path = tmp_path / "x.gguf"
+    path.write_bytes(b"not a model at all, just text")
+    with pytest.raises(ValueError):
+        weightmap.GGUFReader(path)
+    with pytest.raises(weightmap.FormatError, match="x.gguf"):
+        weightmap.GGUFReader(path)
+    with pytest.raises(FileNotFoundError):
+        weightmap.GGUFReader(tmp_path / "missing.gguf")
+    with pytest.raises(ValueError, match="read-only"):
+        weightmap.GGUFReader(path, "r+")

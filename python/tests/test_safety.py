@@ -1,0 +1,126 @@
+"""Hostile files, arrays that outlive their reader, files cut short while arrays are held."""
+
+import gc
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+import weightmap
+from conftest import corpus
+
+
+def exercise(path):
+    """Everything a caller may touch: every tensor's bytes, every metadata value (a value
+    is checked as it is decoded: an invalid string raises then, the file still opens)."""
+    model = weightmap.open(path)
+    for tensor in model.tensors.values():
+        tensor.numpy().sum()
+    fields = list(model.metadata)
+    if model.format == "gguf":
+        fields = list(weightmap.GGUFReader(path).fields.values())
+    for field in fields:
+        try:
+            field.contents() if hasattr(field, "contents") else model.metadata[field]
+        except weightmap.FormatError as e:
+            assert "UTF-8" in str(e)
+
+
+@pytest.mark.parametrize("folder", ["hostile", "hostile-safetensors"])
+def test_every_hostile_file_raises_or_opens_in_bounded_time(folder):
+    files = corpus(folder)
+    assert len(files) >= 50
+    for path, expected in files:
+        start = time.monotonic()
+        try:
+            exercise(path)
+            outcome = "Ok"
+        except weightmap.Error as e:
+            outcome = "raised"
+            assert str(e), path.name
+        assert time.monotonic() - start < 5, path.name
+        if expected == "Ok":
+            assert outcome == "Ok", path.name
+        else:
+            assert outcome == "raised", f"{path.name}: opened, expected {expected}"
+
+
+def test_the_official_readers_hang_is_an_error_at_once(tmp_path):
+    # An array claiming 2^64 - 1 elements in a 51-byte file: weightmap checks the count
+    # against the bytes left before reading any.
+    head = b"GGUF" + (3).to_bytes(4, "little") + (0).to_bytes(8, "little") + (1).to_bytes(8, "little")
+    key = (1).to_bytes(8, "little") + b"a"
+    value = (9).to_bytes(4, "little") + (9).to_bytes(4, "little") + (2**64 - 1).to_bytes(8, "little")
+    path = tmp_path / "hang.gguf"
+    path.write_bytes(head + key + value + bytes(51 - len(head + key + value)))
+    assert path.stat().st_size == 51
+    start = time.monotonic()
+    with pytest.raises(weightmap.FormatError, match="at byte"):
+        weightmap.GGUFReader(path)
+    assert time.monotonic() - start < 1
+
+
+def test_arrays_outlive_their_reader(gguf_files):
+    path = next(p for p in gguf_files if p.name == "all-types-v3-le.gguf")
+    model = weightmap.open(path)
+    arrays = {name: (t.numpy(), t.numpy().copy()) for name, t in model.tensors.items()}
+    reader = weightmap.GGUFReader(path)
+    data = [t.data for t in reader.tensors]
+    copies = [d.copy() for d in data]
+    model.close()
+    del model, reader
+    gc.collect()
+    for view, copy in arrays.values():
+        assert np.array_equal(view.view(np.uint8), copy.view(np.uint8))
+    for view, copy in zip(data, copies):
+        assert view.tobytes() == copy.tobytes()
+
+
+def test_views_are_read_only(gguf_files):
+    path = next(p for p in gguf_files if p.name == "all-types-v3-le.gguf")
+    tensor = next(iter(weightmap.open(path).tensors.values()))
+    view = tensor.numpy()
+    assert not view.flags.writeable
+    with pytest.raises(ValueError):
+        view.flags.writeable = True
+    with pytest.raises(ValueError):
+        view[...] = 0
+    with pytest.raises(TypeError):
+        tensor.buffer()[0] = 1
+
+
+def test_a_file_truncated_by_another_process_reads_as_zeros(tmp_path):
+    path = tmp_path / "big.safetensors"
+    save_file({"a": np.ones(1 << 20, dtype=np.float32), "b": np.full(1 << 20, 2.0, dtype=np.float32)}, path)
+    model = weightmap.open(path)
+    a, b = model.tensors["a"].numpy(), model.tensors["b"].numpy()
+    assert model.is_intact()
+    subprocess.run(
+        [sys.executable, "-c", f"import os; os.truncate({str(path)!r}, {os.path.getsize(path) // 2})"],
+        check=True,
+    )
+    # Reading the lost pages does not crash: they read as zeros, and the model says so.
+    assert b.sum() < 2.0 * (1 << 20)
+    assert not model.is_intact()
+    assert a[:1000].sum() == 1000.0
+    with pytest.raises(weightmap.FileChanged):
+        model.tensors["b"].dequantize()
+
+
+def test_bad_paths_and_files_are_typed_errors(tmp_path):
+    with pytest.raises(weightmap.FileNotFound):
+        weightmap.open(tmp_path / "nothing.gguf")
+    with pytest.raises(FileNotFoundError):
+        weightmap.open(tmp_path / "nothing.gguf")
+    with pytest.raises(weightmap.FileError):
+        weightmap.open(tmp_path)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(weightmap.FormatError):
+        weightmap.open(text)
+    with pytest.raises(weightmap.Error):
+        weightmap.safe_open(text)

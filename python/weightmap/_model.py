@@ -1,0 +1,187 @@
+"""`weightmap.open`: a model of any format and shard layout, its metadata and tensors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from math import prod
+from typing import Any
+
+import numpy as np
+
+from . import _native
+
+# numpy's dtype of each plain type (the others are shown as their stored bytes).
+_NUMPY = {
+    "F64": "f8", "F32": "f4", "F16": "f2",
+    "I64": "i8", "I32": "i4", "I16": "i2", "I8": "i1",
+    "U64": "u8", "U32": "u4", "U16": "u2", "U8": "u1",
+    "BOOL": "?", "C64": "c8",
+}
+
+
+def numpy_dtype(dtype: str, endian: str = "little") -> np.dtype | None:
+    """numpy's dtype for weightmap's type name `dtype` in byte order `endian`, or None when
+    numpy has no such type (the quantized and sub-byte types, BF16, F8...)."""
+    code = _NUMPY.get(dtype)
+    if code is None:
+        return None
+    return np.dtype(("<" if endian == "little" else ">") + code)
+
+
+class Metadata(Mapping[str, Any]):
+    """A model's metadata, read-only, in file order; each value decoded when it is read
+    (numbers as int/float, strings as str, arrays as lists)."""
+
+    __slots__ = ("_native", "_index")
+
+    def __init__(self, native: _native.Model):
+        self._native = native
+        self._index = {key: (offset, types) for key, offset, types in native.metadata_index()}
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._index:
+            raise KeyError(key)
+        return self._native.metadata_value(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def types(self, key: str) -> list[int]:
+        """The GGUF value type ids of `key`'s value (an array's element types after it)."""
+        return list(self._index[key][1])
+
+    def offset(self, key: str) -> int:
+        """Where `key`'s entry starts in its file, in bytes."""
+        return self._index[key][0]
+
+    def __repr__(self) -> str:
+        return f"<weightmap.Metadata of {len(self)} entries>"
+
+
+class Tensor:
+    """One tensor of a model: what the tensor table says of it, its stored bytes as a
+    read-only numpy view (:meth:`numpy`) and its values as float32 (:meth:`dequantize`)."""
+
+    __slots__ = ("_model", "name", "dtype", "ggml_type", "shape", "offset", "nbytes", "file")
+
+    def __init__(self, model: Model, row: tuple):
+        name, dtype, ggml_type, shape, offset, nbytes, shard = row
+        self._model = model
+        #: The tensor's name.
+        self.name: str = name
+        #: Its type's name as the format writes it (``"F32"``, ``"Q4_K"``, ``"F8_E4M3"``...).
+        self.dtype: str = dtype
+        #: The ggml type id, or None for the safetensors-only types.
+        self.ggml_type: int | None = ggml_type
+        #: The shape, row-major (outermost first), as numpy and safetensors write it.
+        self.shape: tuple[int, ...] = tuple(shape)
+        #: The byte offset of its data in its file.
+        self.offset: int = offset
+        #: The size of its data in bytes.
+        self.nbytes: int = nbytes
+        #: The name of the file that holds it (a shard's, for a split model).
+        self.file: str = model.files[shard]
+
+    @property
+    def n_elements(self) -> int:
+        """The number of elements."""
+        return prod(self.shape)
+
+    def buffer(self) -> memoryview:
+        """The stored bytes, a read-only memoryview of the mapping (no copy)."""
+        return memoryview(self._model._native.tensor_buffer(self.name))
+
+    def numpy(self) -> np.ndarray:
+        """The stored data as a read-only numpy array over the mapping, without a copy: the
+        tensor's dtype and shape for the types numpy has (in the file's byte order), else
+        its bytes as uint8, one row of bytes per row of the tensor. The array keeps the
+        model's mapping alive."""
+        raw = np.frombuffer(self._model._native.tensor_buffer(self.name), dtype=np.uint8)
+        dtype = numpy_dtype(self.dtype, self._model.endian)
+        if dtype is not None:
+            return raw.view(dtype).reshape(self.shape)
+        if not self.shape:
+            return raw
+        rows = prod(self.shape[:-1])
+        return raw.reshape(self.shape[:-1] + (self.nbytes // rows if rows else 0,))
+
+    def dequantize(self) -> np.ndarray:
+        """The values as a new float32 array of the tensor's shape, decoded in Rust with the
+        GIL released: every ggml type as ``gguf.quants.dequantize`` decodes it (bit for
+        bit), every numeric safetensors type exactly.
+
+        :raises weightmap.DecodeError: for a type without a decoder, or a multi-byte type
+            in a big-endian file.
+        """
+        return self._model._native.dequantize(self.name).reshape(self.shape)
+
+    def __repr__(self) -> str:
+        return f"<weightmap.Tensor {self.name!r} {self.dtype} {list(self.shape)}>"
+
+
+class Model:
+    """A model opened the safe way (see :func:`open`)."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self._native = _native.Model(os.fspath(path))
+        #: ``"gguf"`` or ``"safetensors"``.
+        self.format: str = self._native.format
+        #: ``"little"`` or ``"big"`` (big-endian GGUF files).
+        self.endian: str = self._native.endian
+        #: The model's files, in shard order.
+        self.files: list[str] = [name or os.fspath(path) for name in self._native.files]
+        self._metadata: Metadata | None = None
+        self._tensors: dict[str, Tensor] | None = None
+
+    @property
+    def metadata(self) -> Metadata:
+        """The metadata, a read-only mapping (GGUF key-value pairs; safetensors'
+        ``__metadata__`` strings)."""
+        if self._metadata is None:
+            self._metadata = Metadata(self._native)
+        return self._metadata
+
+    @property
+    def tensors(self) -> dict[str, Tensor]:
+        """Every tensor by name, in file order."""
+        if self._tensors is None:
+            self._tensors = {row[0]: Tensor(self, row) for row in self._native.tensor_table()}
+        return self._tensors
+
+    def is_intact(self) -> bool:
+        """False once another process truncated one of the files (pages past the new end
+        then read as zeros in every array over them)."""
+        return self._native.is_intact()
+
+    def close(self) -> None:
+        """Lets go of the model; arrays still showing its tensors keep its memory alive."""
+        self._tensors = None
+        self._metadata = None
+
+    def __enter__(self) -> Model:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<weightmap.Model {self.format} {self.files[0]!r}, {len(self.tensors)} tensors>"
+
+
+def open(path: str | os.PathLike[str]) -> Model:  # noqa: A001 - the module's verb
+    """Opens the model at `path`: a GGUF or safetensors file, the first file of a GGUF
+    split set (its other files found beside it), or a sharded model's
+    ``model.safetensors.index.json``.
+
+    Headers are read into memory and parsed there; tensor data is mapped, so only the
+    pages a program touches cost memory, and guarded: a file truncated by another process
+    reads as zeros past its new end (see :meth:`Model.is_intact`), never a crash.
+
+    :raises weightmap.FileNotFound: no such file.
+    :raises weightmap.FormatError: a malformed file, with the byte offset and key or tensor.
+    """
+    return Model(path)

@@ -1,0 +1,206 @@
+"""`weightmap.GGUFReader`: the official ``gguf.GGUFReader``'s reading surface, same answers,
+from weightmap's parser: fields decoded when asked, tensor data as read-only views."""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from enum import IntEnum
+from typing import Any, Literal
+
+import numpy as np
+
+from ._model import Model, numpy_dtype
+
+try:  # The official enums when the official package is installed, so `is` and == hold.
+    from gguf import GGMLQuantizationType, GGUFEndian, GGUFValueType
+except ImportError:  # pragma: no cover - exercised where gguf is absent
+
+    class GGUFValueType(IntEnum):  # type: ignore[no-redef]
+        """GGUF metadata value types (the official package's values)."""
+
+        UINT8 = 0
+        INT8 = 1
+        UINT16 = 2
+        INT16 = 3
+        UINT32 = 4
+        INT32 = 5
+        FLOAT32 = 6
+        BOOL = 7
+        STRING = 8
+        ARRAY = 9
+        UINT64 = 10
+        INT64 = 11
+        FLOAT64 = 12
+
+    class GGUFEndian(IntEnum):  # type: ignore[no-redef]
+        """Byte orders of a GGUF file."""
+
+        LITTLE = 0
+        BIG = 1
+
+    GGMLQuantizationType = IntEnum(  # type: ignore[misc]
+        "GGMLQuantizationType",
+        {
+            "F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q5_0": 6, "Q5_1": 7, "Q8_0": 8,
+            "Q8_1": 9, "Q2_K": 10, "Q3_K": 11, "Q4_K": 12, "Q5_K": 13, "Q6_K": 14, "Q8_K": 15,
+            "IQ2_XXS": 16, "IQ2_XS": 17, "IQ3_XXS": 18, "IQ1_S": 19, "IQ4_NL": 20, "IQ3_S": 21,
+            "IQ2_S": 22, "IQ4_XS": 23, "I8": 24, "I16": 25, "I32": 26, "I64": 27, "F64": 28,
+            "IQ1_M": 29, "BF16": 30, "TQ1_0": 34, "TQ2_0": 35, "MXFP4": 39, "NVFP4": 40,
+        },
+    )
+
+
+def _ggml_type(type_id: int):
+    """The enum member of `type_id`, or the bare number for a type newer than the enum."""
+    try:
+        return GGMLQuantizationType(type_id)
+    except ValueError:
+        return type_id
+
+
+# The types whose `data` the official reader shows typed (the rest as bytes).
+_TYPED = {"F16", "F32", "F64", "I8", "I16", "I32", "I64"}
+
+
+class ReaderField:
+    """A metadata field, as the official ``ReaderField``: its ``offset`` in the file, its
+    ``name`` (key), its value ``types`` and :meth:`contents`, decoded when called."""
+
+    __slots__ = ("offset", "name", "types", "_value")
+
+    def __init__(self, offset: int, name: str, types: list[GGUFValueType], value: Any):
+        self.offset = offset
+        self.name = name
+        self.types = types
+        self._value = value  # a constant, or a callable that decodes the value
+
+    def contents(self, index_or_slice: int | slice = slice(None)) -> Any:
+        """The value: a number, str or bool, or for an array the list of its elements
+        (``index_or_slice`` picks some)."""
+        if not self.types:
+            return None
+        value = self._value() if callable(self._value) else self._value
+        if self.types[0] == GGUFValueType.ARRAY:
+            if len(self.types) > 2 and self.types[1] == GGUFValueType.ARRAY:
+                # The official reader flattens nested arrays; where the first leaf type is
+                # not a string, a string leaf comes out as its UTF-8 bytes.
+                as_bytes = self.types[-1] != GGUFValueType.STRING
+                value = _leaves(value, as_bytes)
+            return value[index_or_slice]
+        return value
+
+    def __repr__(self) -> str:
+        return f"ReaderField(offset={self.offset}, name={self.name!r}, types={self.types})"
+
+
+def _leaves(value: list, strings_as_bytes: bool) -> list:
+    """The elements of nested lists, depth first: how the official reader's ``contents()``
+    returns an array of arrays."""
+    out: list = []
+    stack = [iter(value)]
+    while stack:
+        for item in stack[-1]:
+            if isinstance(item, list):
+                stack.append(iter(item))
+                break
+            if strings_as_bytes and isinstance(item, str):
+                out.extend(item.encode())
+            else:
+                out.append(item)
+        else:
+            stack.pop()
+    return out
+
+
+class ReaderTensor:
+    """A tensor, as the official ``ReaderTensor``: ``name``, ``tensor_type``, ``shape`` (the
+    file's order, ``ne[0]`` first), ``n_elements``, ``n_bytes``, ``data_offset`` and
+    ``data``: a read-only view of the mapping, typed for F16, F32, F64 and the signed
+    integers (row-major shape), bytes otherwise (one row of bytes per row)."""
+
+    __slots__ = ("name", "tensor_type", "shape", "n_elements", "n_bytes", "data_offset", "data", "field")
+
+    def __init__(self, tensor, endian: str):
+        self.name: str = tensor.name
+        self.tensor_type = _ggml_type(tensor.ggml_type)
+        # In the file's byte order, as the official reader's view of the tensor info.
+        self.shape = np.array(tensor.shape[::-1], dtype=np.dtype(np.uint64).newbyteorder(
+            "<" if endian == "little" else ">"))
+        self.n_elements: int = tensor.n_elements
+        self.n_bytes: int = tensor.nbytes
+        self.data_offset: int = tensor.offset
+        raw = tensor.numpy()
+        if tensor.dtype in _TYPED or numpy_dtype(tensor.dtype) is None:
+            self.data = raw
+        else:  # U8..U64 and BOOL exist in safetensors only; GGUF has none
+            self.data = raw.view(np.uint8)
+        self.field = ReaderField(-1, tensor.name, [], None)
+
+    def __repr__(self) -> str:
+        return f"ReaderTensor(name={self.name!r}, tensor_type={self.tensor_type!r}, shape={self.shape})"
+
+
+class GGUFReader:
+    """Reads a GGUF file as the official ``gguf.GGUFReader`` does, from weightmap's parser:
+    the same ``fields`` (``GGUF.version``, ``GGUF.tensor_count``, ``GGUF.kv_count``, then
+    every key in file order), ``tensors``, ``alignment``, ``data_offset`` and
+    ``byte_order``; :meth:`get_field` and :meth:`get_tensor`.
+
+    Differences: field values are decoded when ``contents()`` is called, not at open; the
+    reader is read-only (``mode`` must be ``"r"``); fields have no ``parts``/``data`` (the raw
+    numpy pieces of the official reader) and the reader no whole-file ``data`` memmap;
+    a hostile file raises :class:`weightmap.FormatError` (a ``ValueError``) at open.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], mode: Literal["r"] = "r"):
+        if mode != "r":
+            raise ValueError(f"weightmap.GGUFReader is read-only: mode {mode!r} is not supported")
+        self._model = Model(path)
+        header = self._model._native.gguf_header()
+        if header is None:
+            from .errors import FormatError
+
+            raise FormatError(f"{os.fspath(path)}: not a GGUF file ({self._model.format})")
+        version, tensor_count, kv_count, alignment, data_offset = header
+        self.alignment: int = alignment
+        self.data_offset: int = data_offset
+        big = self._model.endian == "big"
+        host_big = np.little_endian is False
+        self.byte_order: Literal["I", "S"] = "S" if big != host_big else "I"
+        self.endianess = GGUFEndian.BIG if big else GGUFEndian.LITTLE
+        native = self._model._native
+        fields: OrderedDict[str, ReaderField] = OrderedDict()
+        fields["GGUF.version"] = ReaderField(4, "GGUF.version", [GGUFValueType.UINT32], version)
+        fields["GGUF.tensor_count"] = ReaderField(8, "GGUF.tensor_count", [GGUFValueType.UINT64], tensor_count)
+        fields["GGUF.kv_count"] = ReaderField(16, "GGUF.kv_count", [GGUFValueType.UINT64], kv_count)
+        value_type = GGUFValueType
+        for key, offset, types in native.metadata_index():
+            decode = _Decode(native, key)
+            fields[key] = ReaderField(offset, key, [value_type(t) for t in types], decode)
+        self.fields = fields
+        endian = self._model.endian
+        self.tensors: list[ReaderTensor] = [
+            ReaderTensor(t, endian) for t in self._model.tensors.values()
+        ]
+
+    def get_field(self, key: str) -> ReaderField | None:
+        """The field named `key`, or None."""
+        return self.fields.get(key, None)
+
+    def get_tensor(self, idx: int) -> ReaderTensor:
+        """The tensor at position `idx` in file order."""
+        return self.tensors[idx]
+
+
+class _Decode:
+    """Decodes one metadata value when called (a bound method would hold the same)."""
+
+    __slots__ = ("_native", "_key")
+
+    def __init__(self, native, key: str):
+        self._native = native
+        self._key = key
+
+    def __call__(self) -> Any:
+        return self._native.metadata_value(self._key)
