@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use numpy::PyArray1;
+use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use pyo3::IntoPyObjectExt;
@@ -32,18 +32,24 @@ const STRING_TYPE: u32 = 8;
 #[pymethods]
 impl Model {
     /// Opens `path`: a GGUF or safetensors file, the first file of a GGUF split set, or a
-    /// sharded model's `model.safetensors.index.json`.
+    /// sharded model's `model.safetensors.index.json`. With `single_gguf`, exactly the one
+    /// GGUF file at `path`, even when it is part of a split set (as the official reader does).
     #[new]
-    fn new(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+    #[pyo3(signature = (path, single_gguf = false))]
+    fn new(py: Python<'_>, path: PathBuf, single_gguf: bool) -> PyResult<Self> {
         let config = SourceConfig {
             mmap: MmapConfig::guarded(),
             ..SourceConfig::default()
         };
-        let model = py
-            .detach(|| weightmap_native::open_with(&path, &config))
-            .map_err(errors::to_py)?;
+        let model = py.detach(|| {
+            if single_gguf {
+                ModelSource::open_with(&path, &config).map(Loaded::from_lone_gguf)
+            } else {
+                weightmap_native::open_with(&path, &config)
+            }
+        });
         Ok(Model {
-            inner: Arc::new(model),
+            inner: Arc::new(model.map_err(errors::to_py)?),
         })
     }
 
@@ -151,11 +157,27 @@ impl Model {
     }
 
     /// The values of tensor `name` as a new float32 array (row-major, as the official
-    /// `dequantize` returns them), decoded with the GIL released.
+    /// `dequantize` returns them), decoded with the GIL released. The array is numpy's own
+    /// (its allocator asks for huge pages for large arrays, so filling it costs few page
+    /// faults), written in place, large tensors on every core.
     fn dequantize<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyArray1<f32>>> {
         let info = self.tensor(name)?;
         let view = self.inner.tensor_view(&info).map_err(errors::core_to_py)?;
-        let values = py.detach(|| view.to_f32()).map_err(errors::core_to_py)?;
+        if !weightmap_core::dequant::supports(view.dtype()) {
+            return Err(errors::core_to_py(weightmap_core::Error::NoDecoder {
+                ty: view.dtype(),
+            }));
+        }
+        let elements = (view.blocks().len() as u64).saturating_mul(view.dtype().block_size());
+        let count = usize::try_from(elements)
+            .map_err(|_| errors::raise("DecodeError", format!("tensor {name:?} is too large")))?;
+        let array = PyArray1::<f32>::zeros(py, count, false);
+        {
+            let mut out = array.try_readwrite()?;
+            let out = out.as_slice_mut()?;
+            py.detach(|| decode_parallel(&view, out))
+                .map_err(errors::core_to_py)?;
+        }
         if !self
             .inner
             .shards()
@@ -167,7 +189,7 @@ impl Model {
                 format!("tensor {name:?}: its file was truncated while it was read"),
             ));
         }
-        Ok(PyArray1::from_vec(py, values))
+        Ok(array)
     }
 
     /// Whether every file's pages are still there (false once one was truncated).
@@ -177,6 +199,39 @@ impl Model {
             .iter()
             .all(|s| s.file().data().is_intact())
     }
+}
+
+/// Tensors of at least this many elements are decoded on several threads.
+const PARALLEL_ELEMENTS: u64 = 1 << 20;
+
+/// Decodes every element of `view` into `out` (exactly its elements), large tensors split
+/// into runs of blocks decoded on one thread per core.
+fn decode_parallel(
+    view: &weightmap_core::TensorView<'_>,
+    out: &mut [f32],
+) -> weightmap_core::Result<()> {
+    let per_block = view.dtype().block_size().max(1);
+    let blocks = view.blocks().len() as u64;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    if (out.len() as u64) < PARALLEL_ELEMENTS || cores < 2 {
+        return view.decode_f32(0..blocks, out);
+    }
+    let per_thread = blocks.div_ceil(cores.min(16));
+    let chunk = (per_thread * per_block) as usize;
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = out
+            .chunks_mut(chunk)
+            .zip((0..blocks).step_by(per_thread as usize))
+            .map(|(part, start)| {
+                let end = (start + per_thread).min(blocks);
+                scope.spawn(move || view.decode_f32(start..end, part))
+            })
+            .collect();
+        let failed = weightmap_core::Error::NoDecoder { ty: view.dtype() };
+        parts
+            .into_iter()
+            .try_for_each(|part| part.join().unwrap_or(Err(failed)))
+    })
 }
 
 impl Model {

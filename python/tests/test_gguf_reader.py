@@ -63,6 +63,13 @@ def test_five_thousand_tensors(tmp_path):
     assert tensors == 5000
 
 
+def test_each_file_of_a_split_set_reads_alone(safetensors_dir):
+    files = sorted((safetensors_dir / "split").glob("*.gguf"))
+    assert len(files) == 3
+    for path in files:
+        check_same(path)
+
+
 def test_gemma_reads_the_same(gemma):
     fields, tensors = check_same(gemma)
     assert (fields, tensors) == (36, 236)

@@ -126,8 +126,8 @@ class Tensor:
 class Model:
     """A model opened the safe way (see :func:`open`)."""
 
-    def __init__(self, path: str | os.PathLike[str]):
-        self._native = _native.Model(os.fspath(path))
+    def __init__(self, path: str | os.PathLike[str], *, single_gguf: bool = False):
+        self._native = _native.Model(os.fspath(path), single_gguf)
         #: ``"gguf"`` or ``"safetensors"``.
         self.format: str = self._native.format
         #: ``"little"`` or ``"big"`` (big-endian GGUF files).

@@ -156,9 +156,10 @@ class GGUFReader:
     def __init__(self, path: str | os.PathLike[str], mode: Literal["r"] = "r"):
         if mode != "r":
             raise ValueError(f"weightmap.GGUFReader is read-only: mode {mode!r} is not supported")
-        self._model = Model(path)
+        # One file, as the official reader: a split set's other files are not opened.
+        self._model = Model(path, single_gguf=True)
         header = self._model._native.gguf_header()
-        if header is None:
+        if header is None:  # pragma: no cover - single_gguf opens GGUF files only
             from .errors import FormatError
 
             raise FormatError(f"{os.fspath(path)}: not a GGUF file ({self._model.format})")

@@ -114,6 +114,24 @@ impl<D: ModelData> Model<D> {
         Self::from_file(String::new(), ModelFile::Gguf(gguf))
     }
 
+    /// A model of exactly one GGUF file, even one split of a set: the tensors and metadata
+    /// of that file alone, as a reader of single files (the official `GGUFReader`) shows
+    /// them. The set's other files are neither opened nor checked.
+    pub fn from_lone_gguf(gguf: Gguf<D>) -> Self {
+        let shard = Shard {
+            name: String::new(),
+            file: ModelFile::Gguf(gguf),
+        };
+        // One shard: no names to check across files, so nothing can fail.
+        Model {
+            format: Format::Gguf,
+            starts: alloc::vec![0, shard.file.tensor_count()],
+            shards: alloc::vec![shard],
+            names: Vec::new(),
+            index: None,
+        }
+    }
+
     /// A model of one safetensors file.
     pub fn from_safetensors(st: Safetensors<D>) -> Self {
         let shard = Shard {
