@@ -9,13 +9,15 @@
    them), weightmap.safe_open against safetensors.safe_open(..., "np"); then the same with
    every array summed (its bytes read);
 3. dequantize: every Gemma tensor to float32, Tensor.dequantize() against
-   gguf.quants.dequantize(tensor.data, tensor.tensor_type).
+   gguf.quants.dequantize(tensor.data, tensor.tensor_type), the results kept; then
+   Tensor.dequantize(out=buffer) into one reused buffer.
 
 Times are medians of N runs (default 3; the official GGUFReader once: it takes seconds),
 the files in the page cache (read once before). "RSS growth" is the peak resident set
 during the work less the resident set before it (Linux's VmHWM, reset before each measure
-through /proc/self/clear_refs). The last line, `python-ratios: gguf-reader=X safe-open=Y
-dequantize=Z`, is what docs/BENCHMARKS.md reports (official time / weightmap time).
+through /proc/self/clear_refs). The last line, `python-ratios: gguf-reader=X safe-open=Y ...
+dequantize=Z dequantize-out=W`, is what docs/BENCHMARKS.md reports (official time / weightmap
+time).
 """
 
 import argparse
@@ -132,12 +134,22 @@ def dequantize(path: Path, runs: int) -> float:
     def theirs_work():
         return [quants.dequantize(t.data, t.tensor_type) for t in reader.tensors]
 
+    largest = max(t.n_elements for t in model.tensors.values())
+    buffer = np.empty(largest, dtype=np.float32)
+    buffer.fill(0)  # faulted in once, before the runs
+
+    def reused_work():
+        return sum(float(t.dequantize(out=buffer[: t.n_elements])[0]) for t in model.tensors.values())
+
     ours = measure(ours_work, runs)
     theirs = measure(theirs_work, runs)
     for a, b in zip(ours[2], theirs[2]):
         assert np.array_equal(a, b.astype(np.float32), equal_nan=True)
     elements = sum(a.size for a in ours[2])
-    return report(f"dequantize: {len(ours[2])} tensors, {elements} values", ours, theirs)
+    ratio = report(f"dequantize: {len(ours[2])} tensors, {elements} values", ours, theirs)
+    ours = measure(reused_work, runs)
+    reused = report("dequantize into one reused buffer (out=)", ours, theirs)
+    return ratio, reused
 
 
 def main() -> None:
@@ -151,8 +163,11 @@ def main() -> None:
     warm(args.gemma)
     reader = gguf_reader(args.gemma, args.runs)
     st, st_touched = safe_open(args.size_mib, args.runs)
-    dq = dequantize(args.gemma, args.runs)
-    print(f"python-ratios: gguf-reader={reader:.1f} safe-open={st:.1f} safe-open-summed={st_touched:.2f} dequantize={dq:.1f}")
+    dq, dq_reused = dequantize(args.gemma, args.runs)
+    print(
+        f"python-ratios: gguf-reader={reader:.1f} safe-open={st:.1f} safe-open-summed={st_touched:.2f} "
+        f"dequantize={dq:.1f} dequantize-out={dq_reused:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use numpy::{PyArray1, PyArrayMethods};
+use numpy::{PyArray1, PyArrayDyn, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use pyo3::IntoPyObjectExt;
@@ -157,9 +157,8 @@ impl Model {
     }
 
     /// The values of tensor `name` as a new float32 array (row-major, as the official
-    /// `dequantize` returns them), decoded with the GIL released. The array is numpy's own
-    /// (its allocator asks for huge pages for large arrays, so filling it costs few page
-    /// faults), written in place, large tensors on every core.
+    /// `dequantize` returns them), decoded with the GIL released, large tensors on every
+    /// core (each thread writes, and so page-faults in, its own part of the output).
     fn dequantize<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyArray1<f32>>> {
         let info = self.tensor(name)?;
         let view = self.inner.tensor_view(&info).map_err(errors::core_to_py)?;
@@ -171,13 +170,10 @@ impl Model {
         let elements = (view.blocks().len() as u64).saturating_mul(view.dtype().block_size());
         let count = usize::try_from(elements)
             .map_err(|_| errors::raise("DecodeError", format!("tensor {name:?} is too large")))?;
-        let array = PyArray1::<f32>::zeros(py, count, false);
-        {
-            let mut out = array.try_readwrite()?;
-            let out = out.as_slice_mut()?;
-            py.detach(|| decode_parallel(&view, out))
-                .map_err(errors::core_to_py)?;
-        }
+        // Fresh zeroed pages (calloc): a fault each as a thread first writes it.
+        let mut values = vec![0f32; count];
+        py.detach(|| decode_parallel(&view, &mut values))
+            .map_err(errors::core_to_py)?;
         if !self
             .inner
             .shards()
@@ -189,7 +185,44 @@ impl Model {
                 format!("tensor {name:?}: its file was truncated while it was read"),
             ));
         }
-        Ok(array)
+        Ok(PyArray1::from_vec(py, values))
+    }
+
+    /// Decodes tensor `name` into `out`, a C-contiguous, writable float32 array of its
+    /// element count (any shape): no fresh memory, so no page faults, when `out` is reused.
+    fn dequantize_into(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        out: &Bound<'_, PyArrayDyn<f32>>,
+    ) -> PyResult<()> {
+        let info = self.tensor(name)?;
+        let view = self.inner.tensor_view(&info).map_err(errors::core_to_py)?;
+        let mut out = out.try_readwrite()?;
+        let out = out.as_slice_mut().map_err(|_| {
+            pyo3::exceptions::PyValueError::new_err("out must be a C-contiguous float32 array")
+        })?;
+        let elements = (view.blocks().len() as u64).saturating_mul(view.dtype().block_size());
+        if out.len() as u64 != elements {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "out holds {} values; tensor {name:?} has {elements}",
+                out.len()
+            )));
+        }
+        py.detach(|| decode_parallel(&view, out))
+            .map_err(errors::core_to_py)?;
+        if !self
+            .inner
+            .shards()
+            .get(info.shard())
+            .is_some_and(|s| s.file().data().is_intact())
+        {
+            return Err(errors::raise(
+                "FileChanged",
+                format!("tensor {name:?}: its file was truncated while it was read"),
+            ));
+        }
+        Ok(())
     }
 
     /// Whether every file's pages are still there (false once one was truncated).

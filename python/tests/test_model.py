@@ -72,6 +72,23 @@ def test_gemma_tensors_dequantize_as_the_official_package_does(gemma):
     assert seen >= {"Q5_0", "Q8_0", "Q4_K", "Q6_K", "F32"}
 
 
+def test_dequantize_into_a_reused_buffer(gemma):
+    model = weightmap.open(gemma)
+    largest = max(t.n_elements for t in model.tensors.values())
+    buffer = np.empty(largest, dtype=np.float32)
+    for tensor in list(model.tensors.values())[:40]:
+        out = buffer[: tensor.n_elements]
+        assert tensor.dequantize(out=out) is out
+        assert np.array_equal(out.reshape(tensor.shape), tensor.dequantize())
+    tensor = next(iter(model.tensors.values()))
+    with pytest.raises(ValueError, match="values"):
+        tensor.dequantize(out=np.empty(tensor.n_elements + 1, dtype=np.float32))
+    with pytest.raises(ValueError):
+        tensor.dequantize(out=np.empty(tensor.n_elements, dtype=np.float64))
+    with pytest.raises(ValueError):
+        tensor.dequantize(out=np.empty(2 * tensor.n_elements, dtype=np.float32)[::2])
+
+
 def test_big_endian_views_are_in_file_order_and_quantized_values_refused(gguf_files):
     path = fixture(gguf_files, "all-types-v3-be.gguf")
     model = weightmap.open(path)

@@ -109,15 +109,24 @@ class Tensor:
         rows = prod(self.shape[:-1])
         return raw.reshape(self.shape[:-1] + (self.nbytes // rows if rows else 0,))
 
-    def dequantize(self) -> np.ndarray:
-        """The values as a new float32 array of the tensor's shape, decoded in Rust with the
-        GIL released: every ggml type as ``gguf.quants.dequantize`` decodes it (bit for
-        bit), every numeric safetensors type exactly.
+    def dequantize(self, out: np.ndarray | None = None) -> np.ndarray:
+        """The values as float32 of the tensor's shape, decoded in Rust with the GIL
+        released (large tensors on every core): every ggml type as
+        ``gguf.quants.dequantize`` decodes it (bit for bit), every numeric safetensors type
+        exactly. A new array, or `out` (a C-contiguous, writable float32 array of
+        :attr:`n_elements` values, any shape) filled in place and returned: reusing one
+        buffer saves the page faults of fresh memory, most of the cost for large tensors.
 
         :raises weightmap.DecodeError: for a type without a decoder, or a multi-byte type
             in a big-endian file.
+        :raises ValueError: for an `out` of the wrong dtype, size or layout.
         """
-        return self._model._native.dequantize(self.name).reshape(self.shape)
+        if out is None:
+            return self._model._native.dequantize(self.name).reshape(self.shape)
+        if not isinstance(out, np.ndarray) or out.dtype != np.float32:
+            raise ValueError("out must be a float32 numpy array")
+        self._model._native.dequantize_into(self.name, out)
+        return out
 
     def __repr__(self) -> str:
         return f"<weightmap.Tensor {self.name!r} {self.dtype} {list(self.shape)}>"
