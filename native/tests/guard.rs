@@ -142,6 +142,166 @@ fn a_fault_outside_guarded_mappings_still_kills() {
     );
 }
 
+static FOREIGN_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+extern "C" fn foreign_handler(_: i32, _: *mut libc::siginfo_t, _: *mut std::ffi::c_void) {
+    FOREIGN_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Installs `foreign_handler` for `SIGBUS`, as a crash reporter would after weightmap's guard.
+fn install_foreign_handler() {
+    // SAFETY: a zeroed sigaction is valid; the handler has the SA_SIGINFO signature and only
+    // touches an atomic.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = foreign_handler as *const () as usize;
+        action.sa_flags = libc::SA_SIGINFO;
+        libc::sigemptyset(&mut action.sa_mask);
+        assert_eq!(
+            libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut()),
+            0
+        );
+    }
+}
+
+/// In a child process: a handler installed after the guard's is put behind it (by the next
+/// guarded open, or by `guard::reinstate`); truncations are still zeros, and a `SIGBUS` that is
+/// not a fault of a guarded mapping (one sent by `raise`) still reaches the later handler.
+#[test]
+fn a_later_handler_is_put_behind_the_guard_and_still_called() {
+    const CHILD: &str = "WEIGHTMAP_GUARD_REINSTATE_DIR";
+    if let Some(dir) = std::env::var_os(CHILD) {
+        let dir = std::path::Path::new(&dir);
+        let first_path = write_patterned(dir, "first.bin", 4 * MIB);
+        let second_path = write_patterned(dir, "second.bin", 4 * MIB);
+        let first = MmapFile::open_untrusted_with(&first_path, &MmapConfig::guarded()).unwrap();
+        install_foreign_handler();
+        // A new guarded open puts the guard back in front, for every mapping.
+        let second = MmapFile::open_untrusted_with(&second_path, &MmapConfig::guarded()).unwrap();
+        truncate(&first_path, MIB);
+        assert_eq!(std::hint::black_box(first.as_slice()[3 * MIB]), 0);
+        assert!(!first.is_intact() && second.is_intact());
+        // So does an explicit reinstate.
+        install_foreign_handler();
+        weightmap_native::guard::reinstate().unwrap();
+        truncate(&second_path, MIB);
+        assert_eq!(std::hint::black_box(second.as_slice()[2 * MIB]), 0);
+        assert!(!second.is_intact());
+        assert_eq!(FOREIGN_CALLS.load(std::sync::atomic::Ordering::SeqCst), 0);
+        // SAFETY: raising a signal whose handler (the guard, then the foreign one) returns.
+        assert_eq!(unsafe { libc::raise(libc::SIGBUS) }, 0);
+        let calls = FOREIGN_CALLS.load(std::sync::atomic::Ordering::SeqCst);
+        println!("foreign handler calls: {calls}");
+        std::process::exit(if calls == 1 { 0 } else { 3 });
+    }
+    let dir = scratch();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_later_handler_is_put_behind_the_guard_and_still_called",
+            "--nocapture",
+        ])
+        .env(CHILD, dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "child: {:?}\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+static SAVED_HANDLER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static SAVED_FLAGS: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Acts as Python's faulthandler: notes the signal, puts back the action it replaced and
+/// raises the signal again for it.
+extern "C" fn handing_back_handler(signal: i32, _: *mut libc::siginfo_t, _: *mut std::ffi::c_void) {
+    use std::sync::atomic::Ordering::SeqCst;
+    // SAFETY: write, sigaction and raise are async-signal-safe; the restored action is the
+    // one the kernel reported when this handler was installed.
+    unsafe {
+        libc::write(2, b"handed back\n".as_ptr().cast(), 12);
+        let mut previous: libc::sigaction = std::mem::zeroed();
+        previous.sa_sigaction = SAVED_HANDLER.load(SeqCst);
+        previous.sa_flags = SAVED_FLAGS.load(SeqCst);
+        libc::sigemptyset(&mut previous.sa_mask);
+        libc::sigaction(signal, &previous, std::ptr::null_mut());
+        libc::raise(signal);
+    }
+}
+
+/// In a child process: a handler installed after the guard that hands the signal back to the
+/// one it replaced (the guard, once reinstated in front of it) runs once, and the signal then
+/// ends the process as it would have without the guard: no loop between the two handlers.
+#[test]
+fn a_handler_that_hands_the_signal_back_ends_the_process_once() {
+    const CHILD: &str = "WEIGHTMAP_GUARD_HAND_BACK_DIR";
+    if let Some(dir) = std::env::var_os(CHILD) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let dir = std::path::Path::new(&dir);
+        let first = write_patterned(dir, "first.bin", MIB);
+        let _first = MmapFile::open_untrusted_with(&first, &MmapConfig::guarded()).unwrap();
+        // SAFETY: valid sigaction structs; the handler has the SA_SIGINFO signature and only
+        // makes async-signal-safe calls.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = handing_back_handler as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER;
+            libc::sigemptyset(&mut action.sa_mask);
+            let mut replaced: libc::sigaction = std::mem::zeroed();
+            assert_eq!(libc::sigaction(libc::SIGBUS, &action, &mut replaced), 0);
+            SAVED_HANDLER.store(replaced.sa_sigaction, SeqCst);
+            SAVED_FLAGS.store(replaced.sa_flags, SeqCst);
+        }
+        weightmap_native::guard::reinstate().unwrap();
+        // SAFETY: raising a signal; its handlers end the process.
+        unsafe { libc::raise(libc::SIGBUS) };
+        std::process::exit(3); // survived: the signal was swallowed
+    }
+    let dir = scratch();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_handler_that_hands_the_signal_back_ends_the_process_once",
+        ])
+        .env(CHILD, dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the child loops between the two handlers");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        status.signal(),
+        Some(libc_sigbus()),
+        "child: {status:?}\n{stderr}"
+    );
+    assert_eq!(stderr.matches("handed back").count(), 1, "{stderr}");
+}
+
+fn truncate(path: &std::path::Path, len: usize) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(len as u64)
+        .unwrap();
+}
+
 /// `SIGBUS`'s number on this platform.
 fn libc_sigbus() -> i32 {
     if cfg!(any(target_os = "macos", target_os = "freebsd")) {
