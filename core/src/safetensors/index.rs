@@ -203,6 +203,12 @@ impl SafetensorsIndex {
         self.parts.entries.len()
     }
 
+    /// Whether the header has a `__metadata__` object, empty or not (`false` when the key
+    /// is absent or `null`): the official reader's `metadata()` is then `{}`, not `None`.
+    pub fn has_metadata(&self) -> bool {
+        self.parts.metadata_object
+    }
+
     pub(crate) fn raw_tensors(&self) -> &[RawTensor] {
         &self.parts.tensors
     }
@@ -285,6 +291,15 @@ mod tests {
     fn parse(json: &str, data_len: usize) -> Result<SafetensorsIndex> {
         let file = SafetensorsBuilder::raw(json, &alloc::vec![0u8; data_len]);
         SafetensorsIndex::parse_header(&file)
+    }
+
+    #[test]
+    fn an_empty_metadata_object_is_told_from_none() {
+        let has = |json: &str| parse(json, 0).unwrap().has_metadata();
+        assert!(!has("{}"));
+        assert!(!has(r#"{"__metadata__":null}"#));
+        assert!(has(r#"{"__metadata__":{}}"#));
+        assert!(has(r#"{"__metadata__":{"k":"v"}}"#));
     }
 
     #[test]

@@ -88,6 +88,8 @@ pub(crate) struct Parts {
     pub(crate) dims: Vec<u64>,
     pub(crate) entries: Vec<RawEntry>,
     pub(crate) owned: String,
+    /// Whether `__metadata__` is an object (even an empty one), not absent or `null`.
+    pub(crate) metadata_object: bool,
 }
 
 /// A failure a visitor found itself: a whole error, or a JSON problem to be placed where
@@ -396,6 +398,7 @@ impl<'de> Visitor<'de> for Metadata<'_, 'de> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let state = self.0;
+        state.parts.metadata_object = true;
         let within = state.within;
         loop {
             state.context(within, Field::None, JsonProblem::ExpectedString);

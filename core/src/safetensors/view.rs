@@ -172,6 +172,12 @@ impl<'data> SafetensorsView<'data> {
         self.index.metadata_len()
     }
 
+    /// Whether the header has a `__metadata__` object, empty or not (`false` when the key
+    /// is absent or `null`).
+    pub fn has_metadata(&self) -> bool {
+        self.index.has_metadata()
+    }
+
     /// The header bytes the view reads names from (the file from its first byte).
     pub fn header_bytes(&self) -> &'data [u8] {
         self.header
