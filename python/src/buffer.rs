@@ -20,16 +20,24 @@ pub struct Buffer {
     model: Arc<Loaded>,
     shard: usize,
     range: Range<usize>,
+    /// The one dimension, for `Py_buffer.shape` (owned here, not by the view, which
+    /// consumers may copy).
+    shape: [ffi::Py_ssize_t; 1],
 }
+
+/// Every buffer's strides: one byte.
+static STRIDES: [ffi::Py_ssize_t; 1] = [1];
 
 impl Buffer {
     /// The bytes `range` of shard `shard`'s file; checked to lie inside it.
     pub(crate) fn new(model: Arc<Loaded>, shard: usize, range: Range<usize>) -> Option<Self> {
         let len = model.shards().get(shard)?.file().data().bytes().len();
+        let shape = [ffi::Py_ssize_t::try_from(range.len()).ok()?];
         (range.start <= range.end && range.end <= len).then_some(Buffer {
             model,
             shard,
             range,
+            shape,
         })
     }
 
@@ -75,18 +83,23 @@ impl Buffer {
             return Err(PyBufferError::new_err("no view to fill"));
         }
         if flags & ffi::PyBUF_WRITABLE == ffi::PyBUF_WRITABLE {
+            // SAFETY: `view` is a valid `Py_buffer` (non-null); the protocol asks for a null
+            // `obj` when the request is refused.
+            unsafe { (*view).obj = std::ptr::null_mut() };
             return Err(PyBufferError::new_err(
                 "weightmap tensor buffers are read-only (copy the array to change it)",
             ));
         }
-        let bytes = slf.get().bytes();
+        let buffer = slf.get();
+        let bytes = buffer.bytes();
         let (ptr, len) = (bytes.as_ptr(), bytes.len());
+        let shape = buffer.shape.as_ptr().cast_mut();
         // SAFETY: `view` is a valid `Py_buffer` for us to fill (checked non-null above; the
         // protocol guarantees the rest). The memory stays valid and unchanged by us for as
         // long as the view exists: `view.obj` holds a strong reference to this buffer, which
         // holds the model and so its mapping or heap copy; it is only ever read (readonly =
-        // 1, PyBUF_WRITABLE refused). `shape` and `strides` point into the view itself
-        // (its `len` and `itemsize`), which lives as long as they are read.
+        // 1, PyBUF_WRITABLE refused). `shape` points into this buffer (alive as long as the
+        // view, through `obj`) and `strides` to a static; neither is ever written through.
         unsafe {
             (*view).obj = slf.into_any().into_ptr();
             (*view).buf = ptr.cast_mut().cast();
@@ -100,12 +113,12 @@ impl Buffer {
             };
             (*view).ndim = 1;
             (*view).shape = if flags & ffi::PyBUF_ND == ffi::PyBUF_ND {
-                &mut (*view).len
+                shape
             } else {
                 std::ptr::null_mut()
             };
             (*view).strides = if flags & ffi::PyBUF_STRIDES == ffi::PyBUF_STRIDES {
-                &mut (*view).itemsize
+                STRIDES.as_ptr().cast_mut()
             } else {
                 std::ptr::null_mut()
             };

@@ -111,6 +111,21 @@ impl Model {
             .collect()
     }
 
+    /// For a GGUF model, where each tensor's info entry starts in the (first) file, in file
+    /// order (the official reader's `ReaderTensor.field.offset`); `None` for safetensors.
+    fn gguf_tensor_info_offsets(&self) -> Option<Vec<u64>> {
+        let gguf = self.inner.as_gguf()?;
+        Some(gguf.view().tensors().map(|t| t.info_offset()).collect())
+    }
+
+    /// Whether a safetensors header has a `__metadata__` object (even `{}`), as opposed to
+    /// none or `null`; `False` for GGUF.
+    fn safetensors_has_metadata(&self) -> bool {
+        self.inner
+            .as_safetensors()
+            .is_some_and(|s| s.view().has_metadata())
+    }
+
     /// The value of metadata entry `key`, decoded now (arrays as lists).
     fn metadata_value<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
         match self.inner.get(key) {
@@ -120,10 +135,24 @@ impl Model {
         }
     }
 
-    /// Every tensor as `(name, dtype, ggml_type, shape, offset, nbytes, shard)`, in file
-    /// order: the type's name (`F32`, `Q4_K`, `F8_E4M3`…), its ggml id (`None` for the
-    /// safetensors-only types), the shape row-major (outermost first; GGUF stores it reversed), the
-    /// absolute byte offset in its file, the size in bytes and the file's index.
+    /// The leaves of GGUF array `key` (nested arrays flattened, depth first), each as
+    /// `(value, stored)`: the value (`None` for a string) and its bytes as the file stores
+    /// them; what `GGUFReader`'s `contents()` of an array of arrays is made from.
+    fn metadata_leaves<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Vec<values::Leaf<'py>>> {
+        match self.inner.get(key) {
+            Some(ModelValue::Gguf(weightmap_core::Value::Array(a))) => values::leaves(py, key, a),
+            Some(_) => Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "{key:?} is not a GGUF array"
+            ))),
+            None => Err(pyo3::exceptions::PyKeyError::new_err(key.to_owned())),
+        }
+    }
+
+    /// Every tensor as `(name, dtype, ggml_type, shape, offset, nbytes, shard, block_size,
+    /// type_size)`, in file order: the type's name (`F32`, `Q4_K`, `F8_E4M3`…), its ggml id
+    /// (`None` for the safetensors-only types), the shape row-major (outermost first; GGUF
+    /// stores it reversed), the absolute byte offset in its file, the size in bytes, the
+    /// file's index, and the type's elements and bytes per block.
     fn tensor_table<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
         self.inner
             .tensors()
@@ -138,6 +167,8 @@ impl Model {
                     range.start,
                     range.end - range.start,
                     t.shard(),
+                    t.dtype().block_size(),
+                    t.dtype().type_size(),
                 )
                     .into_pyobject(py)
             })
@@ -146,6 +177,7 @@ impl Model {
 
     /// The stored bytes of tensor `name`, as a read-only buffer over the mapping.
     fn tensor_buffer(&self, name: &str) -> PyResult<Buffer> {
+        reinstate_guard()?;
         let info = self.tensor(name)?;
         let range = self.inner.tensor_range(&info).map_err(errors::core_to_py)?;
         Buffer::new(Arc::clone(&self.inner), info.shard(), range).ok_or_else(|| {
@@ -172,19 +204,9 @@ impl Model {
             .map_err(|_| errors::raise("DecodeError", format!("tensor {name:?} is too large")))?;
         // Fresh zeroed pages (calloc): a fault each as a thread first writes it.
         let mut values = vec![0f32; count];
-        py.detach(|| decode_parallel(&view, &mut values))
-            .map_err(errors::core_to_py)?;
-        if !self
-            .inner
-            .shards()
-            .get(info.shard())
-            .is_some_and(|s| s.file().data().is_intact())
-        {
-            return Err(errors::raise(
-                "FileChanged",
-                format!("tensor {name:?}: its file was truncated while it was read"),
-            ));
-        }
+        reinstate_guard()?;
+        py.detach(|| decode_parallel(&view, &mut values))?;
+        self.check_intact(&info, name)?;
         Ok(PyArray1::from_vec(py, values))
     }
 
@@ -209,19 +231,9 @@ impl Model {
                 out.len()
             )));
         }
-        py.detach(|| decode_parallel(&view, out))
-            .map_err(errors::core_to_py)?;
-        if !self
-            .inner
-            .shards()
-            .get(info.shard())
-            .is_some_and(|s| s.file().data().is_intact())
-        {
-            return Err(errors::raise(
-                "FileChanged",
-                format!("tensor {name:?}: its file was truncated while it was read"),
-            ));
-        }
+        reinstate_guard()?;
+        py.detach(|| decode_parallel(&view, out))?;
+        self.check_intact(&info, name)?;
         Ok(())
     }
 
@@ -239,15 +251,12 @@ const PARALLEL_ELEMENTS: u64 = 1 << 20;
 
 /// Decodes every element of `view` into `out` (exactly its elements), large tensors split
 /// into runs of blocks decoded on one thread per core.
-fn decode_parallel(
-    view: &weightmap_core::TensorView<'_>,
-    out: &mut [f32],
-) -> weightmap_core::Result<()> {
+fn decode_parallel(view: &weightmap_core::TensorView<'_>, out: &mut [f32]) -> PyResult<()> {
     let per_block = view.dtype().block_size().max(1);
     let blocks = view.blocks().len() as u64;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
     if (out.len() as u64) < PARALLEL_ELEMENTS || cores < 2 {
-        return view.decode_f32(0..blocks, out);
+        return view.decode_f32(0..blocks, out).map_err(errors::core_to_py);
     }
     let per_thread = blocks.div_ceil(cores.min(16));
     let chunk = (per_thread * per_block) as usize;
@@ -260,14 +269,42 @@ fn decode_parallel(
                 scope.spawn(move || view.decode_f32(start..end, part))
             })
             .collect();
-        let failed = weightmap_core::Error::NoDecoder { ty: view.dtype() };
-        parts
-            .into_iter()
-            .try_for_each(|part| part.join().unwrap_or(Err(failed)))
+        parts.into_iter().try_for_each(|part| match part.join() {
+            Ok(decoded) => decoded.map_err(errors::core_to_py),
+            Err(_) => Err(errors::raise(
+                "DecodeError",
+                "a decoding thread panicked (a weightmap bug: please report it)".to_owned(),
+            )),
+        })
     })
 }
 
+/// Puts the truncation guard back in front of `SIGBUS` before arrays of the mapping are
+/// handed out or read: a handler installed since the model was opened (`faulthandler.enable()`,
+/// a crash reporter) would otherwise take the truncation fault and end the interpreter.
+fn reinstate_guard() -> PyResult<()> {
+    weightmap_native::guard::reinstate()
+        .map_err(|e| errors::raise("FileError", format!("cannot install the SIGBUS guard: {e}")))
+}
+
 impl Model {
+    /// A `FileChanged` error when the file of `info` was truncated (its lost pages read as
+    /// zeros, so what was just decoded from it cannot be trusted).
+    fn check_intact(&self, info: &weightmap_core::ModelTensor<'_>, name: &str) -> PyResult<()> {
+        let intact = self
+            .inner
+            .shards()
+            .get(info.shard())
+            .is_some_and(|s| s.file().data().is_intact());
+        if intact {
+            return Ok(());
+        }
+        Err(errors::raise(
+            "FileChanged",
+            format!("tensor {name:?}: its file was truncated while it was read"),
+        ))
+    }
+
     fn tensor(&self, name: &str) -> PyResult<weightmap_core::ModelTensor<'_>> {
         self.inner
             .tensor_info(name)

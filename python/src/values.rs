@@ -2,9 +2,9 @@
 //! arrays as lists (what the official reader's `contents()` returns), decoded when asked.
 
 use pyo3::prelude::*;
-use pyo3::types::PyList;
+use pyo3::types::{PyBytes, PyList};
 use pyo3::IntoPyObjectExt;
-use weightmap_core::{Array, ArrayElement, Value, ValueType};
+use weightmap_core::{Array, ArrayElement, Endian, Value, ValueType};
 
 use crate::errors;
 
@@ -90,4 +90,67 @@ pub(crate) fn types(value: &Value<'_>) -> PyResult<Vec<u32>> {
         }
     }
     Ok(types)
+}
+
+/// A leaf of a nested array: its value (`None` for a string) and its stored bytes.
+pub(crate) type Leaf<'py> = (Option<Bound<'py, PyAny>>, Bound<'py, PyBytes>);
+
+/// The leaves of a nested array, depth first, as the official reader's `contents()` sees
+/// them: each leaf's value (`None` for a string) and its stored bytes (a string's without
+/// its length; a number's in the file's byte order).
+pub(crate) fn leaves<'py>(
+    py: Python<'py>,
+    key: &str,
+    array: Array<'_>,
+) -> PyResult<Vec<Leaf<'py>>> {
+    let big = array.endian() == Endian::Big;
+    let mut out = Vec::new();
+    // An explicit stack: nesting depth comes from the file.
+    let mut stack = vec![array.iter()];
+    while let Some(top) = stack.last_mut() {
+        let Some(element) = top.next() else {
+            stack.pop();
+            continue;
+        };
+        let element = element.map_err(errors::core_to_py)?;
+        if let Value::Array(inner) = element {
+            stack.push(inner.iter());
+            continue;
+        }
+        let stored = stored_bytes(&element, big);
+        let value = match element {
+            Value::String(_) => None,
+            scalar => Some(to_py(py, key, scalar)?),
+        };
+        out.push((value, PyBytes::new(py, &stored)));
+    }
+    Ok(out)
+}
+
+/// A scalar's or string's bytes as the file stores them (a string without its length).
+fn stored_bytes(value: &Value<'_>, big: bool) -> Vec<u8> {
+    macro_rules! ordered {
+        ($v:expr) => {
+            if big {
+                $v.to_be_bytes().to_vec()
+            } else {
+                $v.to_le_bytes().to_vec()
+            }
+        };
+    }
+    match *value {
+        Value::Uint8(v) => vec![v],
+        Value::Int8(v) => ordered!(v),
+        Value::Uint16(v) => ordered!(v),
+        Value::Int16(v) => ordered!(v),
+        Value::Uint32(v) => ordered!(v),
+        Value::Int32(v) => ordered!(v),
+        Value::Uint64(v) => ordered!(v),
+        Value::Int64(v) => ordered!(v),
+        Value::Float32(v) => ordered!(v),
+        Value::Float64(v) => ordered!(v),
+        Value::Bool(v) => vec![u8::from(v)],
+        Value::String(s) => s.as_bytes().to_vec(),
+        Value::Array(_) => Vec::new(),
+    }
 }

@@ -21,7 +21,17 @@ Example::
 from . import errors
 from ._model import Metadata, Model, Tensor, open
 from ._native import __version__
-from .errors import DecodeError, Error, FileChanged, FileError, FileNotFound, FormatError, TensorNotFound
+from .errors import (
+    Closed,
+    DecodeError,
+    Error,
+    FileChanged,
+    FileError,
+    FileNotFound,
+    FormatError,
+    PermissionDenied,
+    TensorNotFound,
+)
 from .gguf_reader import GGUFReader, ReaderField, ReaderTensor
 from .safe_open import safe_open
 
@@ -38,9 +48,11 @@ __all__ = [
     "Error",
     "FileError",
     "FileNotFound",
+    "PermissionDenied",
     "FileChanged",
     "FormatError",
     "TensorNotFound",
     "DecodeError",
+    "Closed",
     "__version__",
 ]

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import _native
+from .errors import Closed
 
 # numpy's dtype of each plain type (the others are shown as their stored bytes).
 _NUMPY = {
@@ -66,11 +67,13 @@ class Tensor:
     """One tensor of a model: what the tensor table says of it, its stored bytes as a
     read-only numpy view (:meth:`numpy`) and its values as float32 (:meth:`dequantize`)."""
 
-    __slots__ = ("_model", "name", "dtype", "ggml_type", "shape", "offset", "nbytes", "file")
+    __slots__ = ("_model", "_block", "name", "dtype", "ggml_type", "shape", "offset", "nbytes", "file")
 
     def __init__(self, model: Model, row: tuple):
-        name, dtype, ggml_type, shape, offset, nbytes, shard = row
+        name, dtype, ggml_type, shape, offset, nbytes, shard, block_size, type_size = row
         self._model = model
+        # Elements and bytes per block of the type (1 and the item size for plain types).
+        self._block: tuple[int, int] = (block_size, type_size)
         #: The tensor's name.
         self.name: str = name
         #: Its type's name as the format writes it (``"F32"``, ``"Q4_K"``, ``"F8_E4M3"``...).
@@ -93,21 +96,22 @@ class Tensor:
 
     def buffer(self) -> memoryview:
         """The stored bytes, a read-only memoryview of the mapping (no copy)."""
-        return memoryview(self._model._native.tensor_buffer(self.name))
+        return memoryview(self._model._live().tensor_buffer(self.name))
 
     def numpy(self) -> np.ndarray:
         """The stored data as a read-only numpy array over the mapping, without a copy: the
         tensor's dtype and shape for the types numpy has (in the file's byte order), else
-        its bytes as uint8, one row of bytes per row of the tensor. The array keeps the
-        model's mapping alive."""
-        raw = np.frombuffer(self._model._native.tensor_buffer(self.name), dtype=np.uint8)
+        its bytes as uint8: one row of bytes per row of the tensor where rows are whole
+        blocks, flat where they are not. The array keeps the model's mapping alive, even
+        after :meth:`Model.close`."""
+        raw = np.frombuffer(self._model._live().tensor_buffer(self.name), dtype=np.uint8)
         dtype = numpy_dtype(self.dtype, self._model.endian)
         if dtype is not None:
             return raw.view(dtype).reshape(self.shape)
-        if not self.shape:
+        block_size, type_size = self._block
+        if not self.shape or self.shape[-1] % block_size:
             return raw
-        rows = prod(self.shape[:-1])
-        return raw.reshape(self.shape[:-1] + (self.nbytes // rows if rows else 0,))
+        return raw.reshape(self.shape[:-1] + (self.shape[-1] // block_size * type_size,))
 
     def dequantize(self, out: np.ndarray | None = None) -> np.ndarray:
         """The values as float32 of the tensor's shape, decoded in Rust with the GIL
@@ -117,15 +121,22 @@ class Tensor:
         :attr:`n_elements` values, any shape) filled in place and returned: reusing one
         buffer saves the page faults of fresh memory, most of the cost for large tensors.
 
-        :raises weightmap.DecodeError: for a type without a decoder, or a multi-byte type
-            in a big-endian file.
-        :raises ValueError: for an `out` of the wrong dtype, size or layout.
+        Integer types come out as their values rounded to float32 (I64 and U64 past 2**24
+        lose digits), F64 rounded to nearest; BOOL as 0.0 and 1.0.
+
+        :raises weightmap.DecodeError: for a type without a decoder (C64, for one), or a
+            multi-byte type in a big-endian file.
+        :raises ValueError: for an `out` of the wrong dtype, size or layout, or read-only.
+        :raises weightmap.FileChanged: when the file was truncated while it was decoded.
         """
+        native = self._model._live()
         if out is None:
-            return self._model._native.dequantize(self.name).reshape(self.shape)
+            return native.dequantize(self.name).reshape(self.shape)
         if not isinstance(out, np.ndarray) or out.dtype != np.float32:
             raise ValueError("out must be a float32 numpy array")
-        self._model._native.dequantize_into(self.name, out)
+        if not out.flags.writeable:
+            raise ValueError("out must be writable")
+        native.dequantize_into(self.name, out)
         return out
 
     def __repr__(self) -> str:
@@ -135,41 +146,60 @@ class Tensor:
 class Model:
     """A model opened the safe way (see :func:`open`)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, single_gguf: bool = False):
-        self._native = _native.Model(os.fspath(path), single_gguf)
+    def __init__(self, path: str | bytes | os.PathLike, *, single_gguf: bool = False):
+        path = os.fsdecode(path) if isinstance(path, bytes) else os.fspath(path)
+        if not isinstance(path, str):  # a PathLike whose fspath is bytes
+            path = os.fsdecode(path)
+        native = _native.Model(path, single_gguf)
+        self._native: _native.Model | None = native
         #: ``"gguf"`` or ``"safetensors"``.
-        self.format: str = self._native.format
+        self.format: str = native.format
         #: ``"little"`` or ``"big"`` (big-endian GGUF files).
-        self.endian: str = self._native.endian
+        self.endian: str = native.endian
         #: The model's files, in shard order.
-        self.files: list[str] = [name or os.fspath(path) for name in self._native.files]
+        self.files: list[str] = [name or path for name in native.files]
         self._metadata: Metadata | None = None
         self._tensors: dict[str, Tensor] | None = None
+
+    def _live(self) -> _native.Model:
+        """The native model, or :class:`weightmap.Closed` after :meth:`close`."""
+        native = self._native
+        if native is None:
+            raise Closed(f"{self.files[0]}: the model was closed")
+        return native
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._native is None
 
     @property
     def metadata(self) -> Metadata:
         """The metadata, a read-only mapping (GGUF key-value pairs; safetensors'
         ``__metadata__`` strings)."""
         if self._metadata is None:
-            self._metadata = Metadata(self._native)
+            self._metadata = Metadata(self._live())
         return self._metadata
 
     @property
     def tensors(self) -> dict[str, Tensor]:
         """Every tensor by name, in file order."""
         if self._tensors is None:
-            self._tensors = {row[0]: Tensor(self, row) for row in self._native.tensor_table()}
+            self._tensors = {row[0]: Tensor(self, row) for row in self._live().tensor_table()}
         return self._tensors
 
     def is_intact(self) -> bool:
         """False once another process truncated one of the files (pages past the new end
         then read as zeros in every array over them)."""
-        return self._native.is_intact()
+        return self._live().is_intact()
 
     def close(self) -> None:
-        """Lets go of the model; arrays still showing its tensors keep its memory alive."""
+        """Lets go of the model: its files are unmapped once no array shows them (arrays
+        still showing its tensors keep their memory alive and stay valid). Afterwards every
+        method raises :class:`weightmap.Closed`."""
         self._tensors = None
         self._metadata = None
+        self._native = None
 
     def __enter__(self) -> Model:
         return self
@@ -178,10 +208,12 @@ class Model:
         self.close()
 
     def __repr__(self) -> str:
+        if self._native is None:
+            return f"<weightmap.Model {self.format} {self.files[0]!r}, closed>"
         return f"<weightmap.Model {self.format} {self.files[0]!r}, {len(self.tensors)} tensors>"
 
 
-def open(path: str | os.PathLike[str]) -> Model:  # noqa: A001 - the module's verb
+def open(path: str | bytes | os.PathLike) -> Model:  # noqa: A001 - the module's verb
     """Opens the model at `path`: a GGUF or safetensors file, the first file of a GGUF
     split set (its other files found beside it), or a sharded model's
     ``model.safetensors.index.json``.

@@ -37,6 +37,10 @@ class TensorNotFound(Error, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class Closed(Error, ValueError):
+    """The model, reader or file was closed (arrays taken from it stay valid)."""
+
+
 class DecodeError(Error, ValueError):
     """The tensor's values cannot be decoded (a type without a decoder, or a multi-byte
     type in a big-endian file)."""
@@ -51,4 +55,5 @@ __all__ = [
     "FormatError",
     "TensorNotFound",
     "DecodeError",
+    "Closed",
 ]

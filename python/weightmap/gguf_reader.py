@@ -11,6 +11,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ._model import Model, numpy_dtype
+from .errors import FormatError
 
 try:  # The official enums when the official package is installed, so `is` and == hold.
     from gguf import GGMLQuantizationType, GGUFEndian, GGUFValueType
@@ -73,44 +74,61 @@ class ReaderField:
         self.offset = offset
         self.name = name
         self.types = types
-        self._value = value  # a constant, or a callable that decodes the value
+        self._value = value  # a constant, or a _Decode of the value
 
     def contents(self, index_or_slice: int | slice = slice(None)) -> Any:
         """The value: a number, str or bool, or for an array the list of its elements
-        (``index_or_slice`` picks some)."""
+        (``index_or_slice`` picks some). An array of arrays comes out flattened, its leaves
+        depth first, each as the official reader makes it: as text when ``types`` ends in
+        ``STRING``, else numbers as values and strings as their bytes."""
         if not self.types:
             return None
-        value = self._value() if callable(self._value) else self._value
-        if self.types[0] == GGUFValueType.ARRAY:
-            if len(self.types) > 2 and self.types[1] == GGUFValueType.ARRAY:
-                # The official reader flattens nested arrays; where the first leaf type is
-                # not a string, a string leaf comes out as its UTF-8 bytes.
-                as_bytes = self.types[-1] != GGUFValueType.STRING
-                value = _leaves(value, as_bytes)
-            return value[index_or_slice]
-        return value
+        value = self._value
+        nested = len(self.types) >= 2 and self.types[1] == GGUFValueType.ARRAY
+        if isinstance(value, _Decode):
+            if nested:
+                return _nested_contents(self.name, value.leaves(), self.types[-1], index_or_slice)
+            try:
+                value = value()
+            except FormatError:
+                if self.types[-1] != GGUFValueType.STRING or self.types[0] != GGUFValueType.ARRAY:
+                    raise
+                # Some string is not UTF-8: only the picked ones must be, as officially.
+                return _nested_contents(self.name, value.leaves(), GGUFValueType.STRING, index_or_slice)
+        if self.types[0] != GGUFValueType.ARRAY:
+            return value
+        return value[index_or_slice]
 
     def __repr__(self) -> str:
         return f"ReaderField(offset={self.offset}, name={self.name!r}, types={self.types})"
 
 
-def _leaves(value: list, strings_as_bytes: bool) -> list:
-    """The elements of nested lists, depth first: how the official reader's ``contents()``
-    returns an array of arrays."""
+def _nested_contents(key: str, leaves: list[tuple[Any, bytes]], last_type: int, index_or_slice: int | slice) -> Any:
+    """``contents()`` of an array of arrays, as the official reader makes it from its leaves
+    (depth first): when the first leaf's type is ``STRING`` every picked leaf is its stored
+    bytes as UTF-8 text, a number's included; otherwise numbers are values and strings their
+    bytes (for an int index, the first byte)."""
+    if last_type == GGUFValueType.STRING:
+        if isinstance(index_or_slice, int):
+            return _utf8(key, leaves[index_or_slice][1])
+        return [_utf8(key, stored) for _, stored in leaves[index_or_slice]]
+    if isinstance(index_or_slice, int):
+        value, stored = leaves[index_or_slice]
+        return stored[0] if value is None else value
     out: list = []
-    stack = [iter(value)]
-    while stack:
-        for item in stack[-1]:
-            if isinstance(item, list):
-                stack.append(iter(item))
-                break
-            if strings_as_bytes and isinstance(item, str):
-                out.extend(item.encode())
-            else:
-                out.append(item)
+    for value, stored in leaves[index_or_slice]:
+        if value is None:
+            out.extend(stored)
         else:
-            stack.pop()
+            out.append(value)
     return out
+
+
+def _utf8(key: str, stored: bytes) -> str:
+    try:
+        return stored.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise FormatError(f"key {key!r}: an array's string is not valid UTF-8 ({e})") from None
 
 
 class ReaderTensor:
@@ -121,7 +139,7 @@ class ReaderTensor:
 
     __slots__ = ("name", "tensor_type", "shape", "n_elements", "n_bytes", "data_offset", "data", "field")
 
-    def __init__(self, tensor, endian: str):
+    def __init__(self, tensor, endian: str, info_offset: int):
         self.name: str = tensor.name
         self.tensor_type = _ggml_type(tensor.ggml_type)
         # In the file's byte order, as the official reader's view of the tensor info.
@@ -135,7 +153,8 @@ class ReaderTensor:
             self.data = raw
         else:  # U8..U64 and BOOL exist in safetensors only; GGUF has none
             self.data = raw.view(np.uint8)
-        self.field = ReaderField(-1, tensor.name, [], None)
+        # As the official reader: where the tensor's info entry starts, no value types.
+        self.field = ReaderField(info_offset, tensor.name, [], None)
 
     def __repr__(self) -> str:
         return f"ReaderTensor(name={self.name!r}, tensor_type={self.tensor_type!r}, shape={self.shape})"
@@ -158,10 +177,9 @@ class GGUFReader:
             raise ValueError(f"weightmap.GGUFReader is read-only: mode {mode!r} is not supported")
         # One file, as the official reader: a split set's other files are not opened.
         self._model = Model(path, single_gguf=True)
-        header = self._model._native.gguf_header()
+        native = self._model._live()
+        header = native.gguf_header()
         if header is None:  # pragma: no cover - single_gguf opens GGUF files only
-            from .errors import FormatError
-
             raise FormatError(f"{os.fspath(path)}: not a GGUF file ({self._model.format})")
         version, tensor_count, kv_count, alignment, data_offset = header
         self.alignment: int = alignment
@@ -170,7 +188,6 @@ class GGUFReader:
         host_big = np.little_endian is False
         self.byte_order: Literal["I", "S"] = "S" if big != host_big else "I"
         self.endianess = GGUFEndian.BIG if big else GGUFEndian.LITTLE
-        native = self._model._native
         fields: OrderedDict[str, ReaderField] = OrderedDict()
         fields["GGUF.version"] = ReaderField(4, "GGUF.version", [GGUFValueType.UINT32], version)
         fields["GGUF.tensor_count"] = ReaderField(8, "GGUF.tensor_count", [GGUFValueType.UINT64], tensor_count)
@@ -181,8 +198,10 @@ class GGUFReader:
             fields[key] = ReaderField(offset, key, [value_type(t) for t in types], decode)
         self.fields = fields
         endian = self._model.endian
+        info_offsets = native.gguf_tensor_info_offsets() or []
         self.tensors: list[ReaderTensor] = [
-            ReaderTensor(t, endian) for t in self._model.tensors.values()
+            ReaderTensor(t, endian, offset)
+            for t, offset in zip(self._model.tensors.values(), info_offsets, strict=True)
         ]
 
     def get_field(self, key: str) -> ReaderField | None:
@@ -205,3 +224,7 @@ class _Decode:
 
     def __call__(self) -> Any:
         return self._native.metadata_value(self._key)
+
+    def leaves(self) -> list[tuple[Any, bytes]]:
+        """An array of arrays' leaves, depth first: (value or None for a string, stored bytes)."""
+        return self._native.metadata_leaves(self._key)

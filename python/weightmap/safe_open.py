@@ -8,28 +8,40 @@ from typing import Any
 
 import numpy as np
 
-from ._model import Model, numpy_dtype
-from .errors import DecodeError
+from ._model import Model, Tensor, numpy_dtype
+from .errors import DecodeError, TensorNotFound
 
 _FRAMEWORKS = {"np": "numpy", "numpy": "numpy", "pt": "torch", "torch": "torch"}
 
+# ml_dtypes' names of the types numpy lacks (numpy arrays of them need ml_dtypes).
+_ML_DTYPES = {
+    "BF16": "bfloat16",
+    "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2",
+    "F8_E4M3FNUZ": "float8_e4m3fnuz",
+    "F8_E5M2FNUZ": "float8_e5m2fnuz",
+    "F8_E8M0": "float8_e8m0fnu",
+}
+
+# torch's names of every type a tensor can be handed over as.
+_TORCH = {
+    "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
+    "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8",
+    "U64": "uint64", "U32": "uint32", "U16": "uint16", "U8": "uint8",
+    "BOOL": "bool", "C64": "complex64", **{k: v for k, v in _ML_DTYPES.items() if k != "BF16"},
+}
+
 
 def _extra_dtype(dtype: str) -> np.dtype | None:
-    """numpy dtypes for BF16 and the F8 types from ml_dtypes, when it is installed."""
+    """numpy's dtype for BF16 and the F8 types from ml_dtypes, when it is installed."""
+    name = _ML_DTYPES.get(dtype)
+    if name is None:
+        return None
     try:
         import ml_dtypes
     except ImportError:
         return None
-    names = {
-        "BF16": "bfloat16",
-        "F8_E4M3": "float8_e4m3fn",
-        "F8_E5M2": "float8_e5m2",
-        "F8_E4M3FNUZ": "float8_e4m3fnuz",
-        "F8_E5M2FNUZ": "float8_e5m2fnuz",
-        "F8_E8M0": "float8_e8m0fnu",
-    }
-    name = names.get(dtype)
-    return np.dtype(getattr(ml_dtypes, name)) if name and hasattr(ml_dtypes, name) else None
+    return np.dtype(getattr(ml_dtypes, name)) if hasattr(ml_dtypes, name) else None
 
 
 class safe_open:  # noqa: N801 - the official reader's name
@@ -37,10 +49,18 @@ class safe_open:  # noqa: N801 - the official reader's name
     ``safetensors.safe_open`` does: ``keys()``, ``metadata()``, ``get_tensor(name)`` and
     ``get_slice(name)``, as a context manager.
 
-    ``get_tensor`` returns a **read-only view** of the mapped file when the tensor's data is
-    aligned for its dtype (every tensor the official writer aligns), and a copy only where
-    it is not; ``numpy`` (``"np"``) arrays, or ``torch`` (``"pt"``) tensors made with
-    ``torch.frombuffer`` when torch is installed. BF16 and F8 need ``ml_dtypes`` for numpy.
+    With ``framework="numpy"`` (``"np"``), ``get_tensor`` returns a **read-only view** of
+    the mapped file when the tensor's data is aligned for its dtype (every tensor the
+    official writer aligns), and an aligned read-only copy only where it is not. BF16 and
+    the F8 types need ``ml_dtypes`` for numpy (else :class:`weightmap.DecodeError`; use
+    ``weightmap.open(path).tensors[name].dequantize()`` for float32 values).
+
+    With ``framework="pt"`` (torch installed), ``get_tensor`` returns a writable **copy**,
+    as the official reader does: a torch tensor over read-only mapped pages would crash the
+    interpreter on its first write.
+
+    Leaving the ``with`` block (or :meth:`close`) closes the file for further calls
+    (:class:`weightmap.Closed`); arrays already returned stay valid.
     """
 
     def __init__(self, filename: str | os.PathLike[str], framework: str = "numpy", device: str = "cpu"):
@@ -49,6 +69,9 @@ class safe_open:  # noqa: N801 - the official reader's name
             raise ValueError(f"framework {framework!r}: weightmap.safe_open gives numpy or torch")
         if device != "cpu":
             raise ValueError(f"device {device!r}: weightmap.safe_open reads to the CPU only")
+        if kind == "torch":
+            import torch  # noqa: F401 - fail at open, as the official reader does
+
         self._framework = kind
         self._model = Model(filename)
 
@@ -56,7 +79,12 @@ class safe_open:  # noqa: N801 - the official reader's name
         return self
 
     def __exit__(self, *exc: object) -> None:
-        pass
+        self.close()
+
+    def close(self) -> None:
+        """Closes the file: later calls raise :class:`weightmap.Closed`; returned arrays
+        keep their memory."""
+        self._model.close()
 
     def keys(self) -> list[str]:
         """The tensors' names, sorted (as the official reader lists them)."""
@@ -67,66 +95,120 @@ class safe_open:  # noqa: N801 - the official reader's name
         return list(self._model.tensors)
 
     def metadata(self) -> dict[str, str] | None:
-        """The ``__metadata__`` strings, or None when the file has none."""
-        meta = self._model.metadata
-        return dict(meta) if len(meta) else None
+        """The ``__metadata__`` strings: None when the header has no ``__metadata__`` object
+        (absent or null), a dict otherwise (empty for ``{}``); a GGUF model's metadata
+        values as they decode."""
+        model = self._model
+        meta = model.metadata
+        if model.format == "safetensors" and not model._live().safetensors_has_metadata():
+            return None
+        return dict(meta)
 
-    def _array(self, name: str) -> np.ndarray:
+    def _tensor(self, name: str) -> Tensor:
         tensor = self._model.tensors.get(name)
         if tensor is None:
-            from .errors import TensorNotFound
-
             raise TensorNotFound(f"no tensor named {name!r}")
-        dtype = numpy_dtype(tensor.dtype) or _extra_dtype(tensor.dtype)
+        return tensor
+
+    def _array(self, tensor: Tensor) -> np.ndarray:
+        """The tensor as a read-only numpy array of its dtype (a view where aligned)."""
+        endian = self._model.endian
+        dtype = numpy_dtype(tensor.dtype, endian)
         if dtype is None:
-            raise DecodeError(f"tensor {name!r}: numpy has no {tensor.dtype} dtype (install ml_dtypes, or use .dequantize())")
-        raw = np.frombuffer(self._model._native.tensor_buffer(name), dtype=np.uint8)
-        if raw.ctypes.data % dtype.alignment:
-            raw = raw.copy()  # misaligned in the file: the one case that copies
-            raw.flags.writeable = False
-        return raw.view(dtype).reshape(tensor.shape)
+            dtype = _extra_dtype(tensor.dtype)
+            if dtype is None:
+                raise DecodeError(
+                    f"tensor {tensor.name!r}: numpy has no {tensor.dtype} dtype (install "
+                    "ml_dtypes, or use weightmap.open(path).tensors[name].dequantize())"
+                )
+            if endian != "little" and dtype.itemsize > 1:
+                # ml_dtypes' types exist in the host's byte order only.
+                raise DecodeError(
+                    f"tensor {tensor.name!r}: {tensor.dtype} of a big-endian file has no numpy dtype"
+                )
+        return _aligned(self._raw(tensor), dtype).reshape(tensor.shape)
+
+    def _raw(self, tensor: Tensor) -> np.ndarray:
+        return np.frombuffer(self._model._live().tensor_buffer(tensor.name), dtype=np.uint8)
 
     def get_tensor(self, name: str) -> Any:
-        """Tensor `name`: a read-only view of the mapping where aligned, else a copy."""
-        array = self._array(name)
+        """Tensor `name`: a numpy array (read-only view of the mapping where aligned, else a
+        copy), or a torch tensor (a copy)."""
+        tensor = self._tensor(name)
         if self._framework == "torch":
-            return _to_torch(array)
-        return array
+            return _to_torch(tensor, self._carrier(tensor))
+        return self._array(tensor)
+
+    def _carrier(self, tensor: Tensor) -> np.ndarray:
+        """For torch: the tensor as a numpy array of its dtype, or of an unsigned integer of
+        the same width where numpy lacks the dtype, in the host's byte order."""
+        endian = self._model.endian
+        dtype = numpy_dtype(tensor.dtype, endian)
+        if dtype is None:
+            _torch_dtype(tensor)  # a type torch lacks too: raise before reading
+            width = tensor._block[1]
+            dtype = np.dtype(("<" if endian == "little" else ">") + f"u{width}")
+        array = _aligned(self._raw(tensor), dtype).reshape(tensor.shape)
+        return array.astype(dtype.newbyteorder("="), copy=False) if dtype.itemsize > 1 else array
 
     def get_slice(self, name: str) -> _Slice:
         """A lazy handle on tensor `name`: ``get_shape()``, ``get_dtype()``, and ``[...]``
-        indexing, which returns that part of the view."""
-        self._array(name)  # raise now for a missing or undecodable tensor
-        return _Slice(self, name)
+        indexing, which reads that part (a view for numpy; an int index drops its
+        dimension, a single element is a 0-d array). Indexes follow numpy's rules, a
+        superset of the official reader's (negative bounds, negative steps, and bounds past
+        the end clamped, where the official reader raises)."""
+        return _Slice(self, self._tensor(name))
+
+
+def _aligned(raw: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """`raw` bytes viewed as `dtype`, copied first where misaligned for it (read-only)."""
+    if raw.ctypes.data % dtype.alignment:
+        raw = raw.copy()  # misaligned in the file: the one case that copies
+        raw.flags.writeable = False
+    return raw.view(dtype)
 
 
 class _Slice:
-    __slots__ = ("_file", "_name")
+    """The official ``PySafeSlice``: a tensor's shape and dtype, and parts of it by index."""
 
-    def __init__(self, file: safe_open, name: str):
+    __slots__ = ("_file", "_tensor")
+
+    def __init__(self, file: safe_open, tensor: Tensor):
         self._file = file
-        self._name = name
+        self._tensor = tensor
 
     def get_shape(self) -> list[int]:
-        return list(self._file._model.tensors[self._name].shape)
+        return list(self._tensor.shape)
 
     def get_dtype(self) -> str:
-        return self._file._model.tensors[self._name].dtype
+        return self._tensor.dtype
 
     def __getitem__(self, index: Any) -> Any:
-        part = self._file._array(self._name)[index]
-        if self._file._framework == "torch":
-            return _to_torch(np.ascontiguousarray(part))
+        file, tensor = self._file, self._tensor
+        torch = file._framework == "torch"
+        whole = file._carrier(tensor) if torch else file._array(tensor)
+        part = whole[index]
+        if not isinstance(part, np.ndarray):  # one element: keep it an array, as 0-d
+            part = whole[(index if isinstance(index, tuple) else (index,)) + (Ellipsis,)]
+        if torch:
+            return _to_torch(tensor, np.ascontiguousarray(part))
         return part
 
 
-def _to_torch(array: np.ndarray) -> Any:
+def _torch_dtype(tensor: Tensor) -> Any:
     import torch
 
-    if array.size == 0:
-        return torch.from_numpy(array.copy())
-    import warnings
+    dtype = getattr(torch, _TORCH.get(tensor.dtype, ""), None)
+    if not isinstance(dtype, torch.dtype):
+        raise DecodeError(f"tensor {tensor.name!r}: torch has no {tensor.dtype} dtype")
+    return dtype
 
-    with warnings.catch_warnings():  # the view is read-only; torch warns it cannot enforce that
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.from_numpy(array)
+
+def _to_torch(tensor: Tensor, array: np.ndarray) -> Any:
+    """A torch tensor of `tensor`'s dtype owning a copy of `array` (its values, or its
+    bytes in a same-width unsigned carrier)."""
+    import torch
+
+    dtype = _torch_dtype(tensor)
+    copied = torch.from_numpy(np.array(array, copy=True, order="C"))
+    return copied if copied.dtype == dtype else copied.view(dtype)
