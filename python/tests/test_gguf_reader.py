@@ -1,6 +1,8 @@
 """weightmap.GGUFReader against the official gguf.GGUFReader, on the official writer's files
 and Gemma: every field's offset, types and contents(), every tensor's attributes and data."""
 
+import struct
+
 import gguf
 import numpy as np
 import pytest
@@ -29,11 +31,17 @@ def check_same(path):
             assert got[0] == "raised", key
         else:
             assert same(got[1], want[1]), key
+        if field.types and field.types[0] == gguf.GGUFValueType.ARRAY:
+            for pick in (0, -1, 1, slice(1, 3), slice(None, None, 2), slice(-2, None)):
+                want, got = outcome(lambda: field.contents(pick)), outcome(lambda: mine.contents(pick))
+                assert want[0] == got[0] and (want[0] == "raised" or same(got[1], want[1])), (key, pick)
     assert ours.alignment == theirs.alignment and ours.data_offset == theirs.data_offset
     assert ours.byte_order == theirs.byte_order
     assert len(ours.tensors) == len(theirs.tensors)
     for mine, t in zip(ours.tensors, theirs.tensors):
         assert mine.name == t.name
+        assert (mine.field.offset, mine.field.name, mine.field.types) == (t.field.offset, t.field.name, t.field.types)
+        assert mine.field.contents() is None
         assert mine.tensor_type == t.tensor_type and type(mine.tensor_type) is type(t.tensor_type)
         assert mine.shape.dtype == t.shape.dtype and list(mine.shape) == list(t.shape), t.name
         assert (mine.n_elements, mine.n_bytes, mine.data_offset) == (t.n_elements, t.n_bytes, t.data_offset)
@@ -86,3 +94,62 @@ def test_a_non_gguf_file_is_a_value_error(tmp_path):
         weightmap.GGUFReader(tmp_path / "missing.gguf")
     with pytest.raises(ValueError, match="read-only"):
         weightmap.GGUFReader(path, "r+")
+
+
+def write_with(path, key, value, endian=gguf.GGUFEndian.LITTLE):
+    writer = gguf.GGUFWriter(path, "test", endianess=endian)
+    writer.add_array(key, value)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+NESTED = {
+    "ints": [[1, 2], [3]],
+    "strings": [["a", "bc"], ["d"]],
+    "numbers then strings": [[1, 2], ["xy", ""]],
+    "strings then numbers": [["xy"], [1, 2], [-3.5]],
+    "empty string first": [[""], [5]],
+    "three deep": [[[1], [2, 3]], [[4]], [[True]]],
+    "floats": [[1.5, -0.0], [float("inf")]],
+}
+
+
+@pytest.mark.parametrize("endian", [gguf.GGUFEndian.LITTLE, gguf.GGUFEndian.BIG])
+@pytest.mark.parametrize("case", sorted(NESTED))
+def test_arrays_of_arrays_read_as_the_official_reader_flattens_them(tmp_path, case, endian):
+    path = tmp_path / "nested.gguf"
+    write_with(path, "nested", NESTED[case], endian)
+    check_same(path)
+
+
+def hand_written(path, inner: list[bytes]):
+    """A GGUF v3 file of one key, "k": an array of the given encoded inner arrays."""
+    key = struct.pack("<Q", 1) + b"k"
+    value = struct.pack("<IIQ", 9, 9, len(inner)) + b"".join(inner)
+    path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + key + value)
+
+
+def uint8s(*values):
+    return struct.pack("<IQ", 0, len(values)) + bytes(values)
+
+
+def strings(*values: bytes):
+    return struct.pack("<IQ", 8, len(values)) + b"".join(struct.pack("<Q", len(v)) + v for v in values)
+
+
+@pytest.mark.parametrize(
+    "inner",
+    [
+        [uint8s(), uint8s(1, 2)],  # an empty first array: its type is not in `types`
+        [strings(b"\xff"), uint8s(7)],  # invalid UTF-8 read as text
+        [uint8s(7), strings(b"\xff\xfe", b"")],  # ... and as bytes
+        [strings(), strings(b"a")],
+    ],
+    ids=["empty first", "invalid text", "invalid bytes", "empty strings first"],
+)
+def test_hand_written_arrays_of_arrays_read_the_same(tmp_path, inner):
+    path = tmp_path / "nested.gguf"
+    hand_written(path, inner)
+    check_same(path)

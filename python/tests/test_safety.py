@@ -2,6 +2,7 @@
 
 import gc
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -124,3 +125,103 @@ def test_bad_paths_and_files_are_typed_errors(tmp_path):
         weightmap.open(text)
     with pytest.raises(weightmap.Error):
         weightmap.safe_open(text)
+
+
+def run_python(code: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """`code` in a fresh interpreter (its own signal handlers), its output captured."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+
+
+TRUNCATED_WITH_FAULTHANDLER = """
+import faulthandler, os, sys
+import numpy as np
+from safetensors.numpy import save_file
+import weightmap
+path = sys.argv[1] if len(sys.argv) > 1 else {path!r}
+save_file({{"a": np.ones(1 << 20, dtype=np.float32)}}, path)
+model = weightmap.open(path)       # the guard's SIGBUS handler goes in
+faulthandler.enable()              # ... and faulthandler's replaces it
+a = model.tensors["a"].numpy()     # taking an array puts the guard back in front
+os.truncate(path, 4096)
+print(float(a.sum()), model.is_intact())
+"""
+
+
+def test_a_truncation_after_faulthandler_is_enabled_reads_zeros(tmp_path):
+    done = run_python(TRUNCATED_WITH_FAULTHANDLER.format(path=str(tmp_path / "a.safetensors")))
+    assert done.returncode == 0, done.stderr
+    total, intact = done.stdout.split()
+    assert float(total) < 1 << 20 and intact == "False"
+
+
+def test_a_bus_error_handed_to_faulthandler_ends_the_process_once(tmp_path):
+    # A SIGBUS that is no truncation fault goes to faulthandler (behind the guard), which
+    # prints the traceback once and hands it back: the process then dies of it, no loop.
+    path = tmp_path / "a.safetensors"
+    done = run_python(
+        "import faulthandler, os, signal\n"
+        "import numpy as np\n"
+        "from safetensors.numpy import save_file\n"
+        "import weightmap\n"
+        f"save_file({{'a': np.ones(16, dtype=np.float32)}}, {str(path)!r})\n"
+        f"model = weightmap.open({str(path)!r})\n"
+        "faulthandler.enable()\n"
+        f"again = weightmap.open({str(path)!r})\n"
+        "os.kill(os.getpid(), signal.SIGBUS)\n"
+        "print('survived')\n",
+        timeout=30,
+    )
+    assert done.returncode == -signal.SIGBUS, (done.returncode, done.stderr)
+    assert done.stderr.count("Fatal Python error: Bus error") == 1, done.stderr
+    assert "survived" not in done.stdout
+
+
+MANY_MODELS = """
+import gc, resource, sys
+import weightmap
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+def maps():
+    with open("/proc/self/maps") as f:
+        return sum(1 for line in f if {name!r} in line)
+models = [weightmap.open({path!r}) for _ in range({count})]
+arrays = [m.tensors["a"].numpy() for m in models]
+print(maps(), sum(int(a[0]) for a in arrays))
+for m in models:
+    m.close()
+del models
+gc.collect()
+print(maps())
+del arrays
+gc.collect()
+print(maps())
+"""
+
+
+def test_thousands_of_models_open_at_once_and_close_releases_them(tmp_path):
+    path = tmp_path / "small.safetensors"
+    save_file({"a": np.full(1 << 16, 3, dtype=np.int32)}, path)  # mapped (past 64 KiB)
+    count = 1500  # past the old 1,024-mapping guard table and the usual open-file limit
+    done = run_python(MANY_MODELS.format(name=path.name, path=str(path), count=count), timeout=120)
+    assert done.returncode == 0, done.stderr
+    held, total, after_close, after_arrays = (int(x) for x in done.stdout.split())
+    assert held >= count and total == 3 * count
+    assert after_close >= count  # arrays keep their mappings alive after close()
+    assert after_arrays == 0  # ... and once they go, the mappings do
+
+
+def test_a_closed_model_raises_closed_and_its_arrays_stay(gguf_files):
+    path = next(p for p in gguf_files if p.name == "all-types-v3-le.gguf")
+    with weightmap.open(path) as model:
+        tensor = next(iter(model.tensors.values()))
+        array = tensor.numpy()
+        copy = array.copy()
+        assert not model.closed
+    assert model.closed and "closed" in repr(model)
+    for call in (lambda: model.tensors, lambda: model.metadata, tensor.numpy, tensor.dequantize, model.is_intact):
+        with pytest.raises(weightmap.Closed, match="closed"):
+            call()
+    assert array.tobytes() == copy.tobytes()
+    # Paths as str, bytes or PathLike.
+    for form in (str(path), os.fsencode(path), path):
+        assert weightmap.open(form).files == [str(path)]
