@@ -28,6 +28,7 @@ pub(crate) fn core_to_py(error: weightmap_core::Error) -> PyErr {
     let class = match &error {
         E::NoDecoder { .. } | E::ForeignByteOrder { .. } | E::DecodeLength { .. } => "DecodeError",
         E::TensorNotFound { .. } => "TensorNotFound",
+        E::OutOfMemory { .. } => "OutOfMemory",
         _ => "FormatError",
     };
     raise(class, error.to_string())

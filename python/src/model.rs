@@ -202,8 +202,14 @@ impl Model {
         let elements = (view.blocks().len() as u64).saturating_mul(view.dtype().block_size());
         let count = usize::try_from(elements)
             .map_err(|_| errors::raise("DecodeError", format!("tensor {name:?} is too large")))?;
-        // Fresh zeroed pages (calloc): a fault each as a thread first writes it.
-        let mut values = vec![0f32; count];
+        // Fresh zeroed pages (calloc): a fault each as a thread first writes it. An error,
+        // not an abort, when they do not fit.
+        let mut values = bytemuck::allocation::try_zeroed_vec::<f32>(count).map_err(|()| {
+            errors::core_to_py(weightmap_core::Error::OutOfMemory {
+                ty: view.dtype(),
+                bytes: elements.saturating_mul(4),
+            })
+        })?;
         reinstate_guard()?;
         py.detach(|| decode_parallel(&view, &mut values))?;
         self.check_intact(&info, name)?;

@@ -225,3 +225,31 @@ def test_a_closed_model_raises_closed_and_its_arrays_stay(gguf_files):
     # Paths as str, bytes or PathLike.
     for form in (str(path), os.fsencode(path), path):
         assert weightmap.open(form).files == [str(path)]
+
+
+OUT_OF_MEMORY = """
+import resource
+import numpy as np
+import gguf
+import weightmap
+path = {path!r}
+writer = gguf.GGUFWriter(path, "test")
+# 32 Mi Q8_0 elements: 34 MiB in the file, 128 MiB of float32 values.
+writer.add_tensor("q", np.zeros((1 << 20, 34), dtype=np.uint8), raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+writer.write_header_to_file(); writer.write_kv_data_to_file(); writer.write_tensors_to_file(); writer.close()
+tensor = weightmap.open(path).tensors["q"]
+with open("/proc/self/status") as f:
+    size = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+resource.setrlimit(resource.RLIMIT_AS, (size + (64 << 20), resource.RLIM_INFINITY))
+try:
+    tensor.dequantize()
+except weightmap.OutOfMemory as e:
+    assert isinstance(e, MemoryError) and "bytes" in str(e), e
+    print("refused")
+"""
+
+
+def test_values_that_do_not_fit_are_out_of_memory_not_an_abort(tmp_path):
+    done = run_python(OUT_OF_MEMORY.format(path=str(tmp_path / "big.gguf")), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["refused"]

@@ -29,6 +29,7 @@ from .errors import (
     FileError,
     FileNotFound,
     FormatError,
+    OutOfMemory,
     PermissionDenied,
     TensorNotFound,
 )
@@ -54,5 +55,6 @@ __all__ = [
     "TensorNotFound",
     "DecodeError",
     "Closed",
+    "OutOfMemory",
     "__version__",
 ]

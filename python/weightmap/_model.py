@@ -127,6 +127,7 @@ class Tensor:
         :raises weightmap.DecodeError: for a type without a decoder (C64, for one), or a
             multi-byte type in a big-endian file.
         :raises ValueError: for an `out` of the wrong dtype, size or layout, or read-only.
+        :raises weightmap.OutOfMemory: when a new array of the values does not fit in memory.
         :raises weightmap.FileChanged: when the file was truncated while it was decoded.
         """
         native = self._model._live()

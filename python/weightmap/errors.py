@@ -41,6 +41,11 @@ class Closed(Error, ValueError):
     """The model, reader or file was closed (arrays taken from it stay valid)."""
 
 
+class OutOfMemory(Error, MemoryError):
+    """A tensor's values do not fit in memory (decode into a smaller ``out=``, or in parts
+    with the Rust API)."""
+
+
 class DecodeError(Error, ValueError):
     """The tensor's values cannot be decoded (a type without a decoder, or a multi-byte
     type in a big-endian file)."""
@@ -56,4 +61,5 @@ __all__ = [
     "TensorNotFound",
     "DecodeError",
     "Closed",
+    "OutOfMemory",
 ]

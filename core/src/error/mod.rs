@@ -313,6 +313,16 @@ pub enum Error {
         /// The type.
         ty: TensorType,
     },
+    /// The memory for a tensor's values could not be allocated.
+    #[error(
+        "cannot allocate {bytes} bytes for the values of a {ty} tensor (decode it in block ranges)"
+    )]
+    OutOfMemory {
+        /// The type.
+        ty: TensorType,
+        /// The bytes asked for.
+        bytes: u64,
+    },
     /// Bytes that are not whole blocks of the type, or an output of another element count.
     #[error("{bytes} bytes of {ty} are not whole blocks of {} bytes holding {elements} elements ({} per block)", .ty.type_size(), .ty.block_size())]
     DecodeLength {

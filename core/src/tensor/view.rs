@@ -297,7 +297,8 @@ impl<'data> TensorView<'data> {
     /// Every element decoded to `f32` in a new `Vec` (see [`decode_f32`](Self::decode_f32)).
     ///
     /// # Errors
-    /// As [`decode_f32`](Self::decode_f32).
+    /// As [`decode_f32`](Self::decode_f32), and [`Error::OutOfMemory`] when the values do not
+    /// fit in memory (decode block ranges into a smaller buffer instead).
     #[cfg(feature = "alloc")]
     pub fn to_f32(&self) -> Result<alloc::vec::Vec<f32>> {
         let size = self.dtype.type_size().max(1);
@@ -308,7 +309,14 @@ impl<'data> TensorView<'data> {
         if !crate::dequant::supports(self.dtype) {
             return Err(Error::NoDecoder { ty: self.dtype });
         }
-        let mut out = alloc::vec![0f32; count];
+        // Zeroed pages straight from the allocator (calloc), or an error where the values
+        // do not fit in memory: the count comes from the file.
+        let mut out = bytemuck::allocation::try_zeroed_vec::<f32>(count).map_err(|()| {
+            Error::OutOfMemory {
+                ty: self.dtype,
+                bytes: (count as u64).saturating_mul(4),
+            }
+        })?;
         self.decode_f32(0..blocks, &mut out)?;
         Ok(out)
     }
