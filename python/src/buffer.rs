@@ -13,12 +13,14 @@ use weightmap_core::ModelData;
 
 use crate::model::Loaded;
 
-/// A read-only run of a model file's bytes (a tensor's data), kept alive as long as any
-/// `memoryview` or numpy array shows it.
+/// A read-only run of a model file's bytes (a tensor's data, or the private copy of its
+/// header), kept alive as long as any `memoryview` or numpy array shows it.
 #[pyclass(frozen, module = "weightmap._native")]
 pub struct Buffer {
     model: Arc<Loaded>,
     shard: usize,
+    /// Whether `range` is of the header copy rather than of the (mapped) data.
+    header: bool,
     range: Range<usize>,
     /// The one dimension, for `Py_buffer.shape` (owned here, not by the view, which
     /// consumers may copy).
@@ -36,17 +38,35 @@ impl Buffer {
         (range.start <= range.end && range.end <= len).then_some(Buffer {
             model,
             shard,
+            header: false,
             range,
             shape,
         })
     }
 
+    /// The whole private copy of shard `shard`'s header (the file from its first byte to at
+    /// least its tensor data); `None` when the source has none.
+    pub(crate) fn header(model: Arc<Loaded>, shard: usize) -> Option<Self> {
+        let len = model.shards().get(shard)?.file().data().header()?.len();
+        let shape = [ffi::Py_ssize_t::try_from(len).ok()?];
+        Some(Buffer {
+            model,
+            shard,
+            header: true,
+            range: 0..len,
+            shape,
+        })
+    }
+
     fn bytes(&self) -> &[u8] {
-        let bytes = self
-            .model
-            .shards()
-            .get(self.shard)
-            .map_or(&[][..], |s| s.file().data().bytes());
+        let bytes = self.model.shards().get(self.shard).map_or(&[][..], |s| {
+            let data = s.file().data();
+            if self.header {
+                data.header().unwrap_or_default()
+            } else {
+                data.bytes()
+            }
+        });
         bytes.get(self.range.clone()).unwrap_or_default()
     }
 }

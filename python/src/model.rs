@@ -175,6 +175,13 @@ impl Model {
             .collect()
     }
 
+    /// The (first) file's header as a read-only buffer over weightmap's private copy of it:
+    /// the file from its first byte to at least the end of the tensor table.
+    fn header_buffer(&self) -> PyResult<Buffer> {
+        Buffer::header(Arc::clone(&self.inner), 0)
+            .ok_or_else(|| errors::raise("FileError", "the file has no header copy".to_owned()))
+    }
+
     /// The stored bytes of tensor `name`, as a read-only buffer over the mapping.
     fn tensor_buffer(&self, name: &str) -> PyResult<Buffer> {
         reinstate_guard()?;

@@ -19,6 +19,15 @@ def outcome(call):
         return ("raised", type(e).__name__)
 
 
+def same_pieces(mine, theirs, what):
+    """The official reader's `parts` (dtype, shape, bytes) and `data` of a field."""
+    assert mine.data == theirs.data, what
+    assert len(mine.parts) == len(theirs.parts), what
+    for a, b in zip(mine.parts, theirs.parts):
+        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), what
+        assert not a.flags.writeable, what
+
+
 def check_same(path):
     ours, theirs = weightmap.GGUFReader(path), gguf.GGUFReader(path)
     assert list(ours.fields) == list(theirs.fields)
@@ -26,6 +35,7 @@ def check_same(path):
         mine = ours.get_field(key)
         assert mine.name == field.name and mine.offset == field.offset, key
         assert list(mine.types) == list(field.types), key
+        same_pieces(mine, field, key)
         want, got = outcome(field.contents), outcome(mine.contents)
         if want[0] == "raised":  # invalid UTF-8: the official reader raises on contents()
             assert got[0] == "raised", key
@@ -42,6 +52,7 @@ def check_same(path):
         assert mine.name == t.name
         assert (mine.field.offset, mine.field.name, mine.field.types) == (t.field.offset, t.field.name, t.field.types)
         assert mine.field.contents() is None
+        same_pieces(mine.field, t.field, t.name)
         assert mine.tensor_type == t.tensor_type and type(mine.tensor_type) is type(t.tensor_type)
         assert mine.shape.dtype == t.shape.dtype and list(mine.shape) == list(t.shape), t.name
         assert (mine.n_elements, mine.n_bytes, mine.data_offset) == (t.n_elements, t.n_bytes, t.data_offset)

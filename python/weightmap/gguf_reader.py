@@ -6,10 +6,13 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from enum import IntEnum
+from collections.abc import Callable
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
 
+from ._gguf_parts import Header, Pieces
 from ._model import Model, numpy_dtype
 from .errors import FormatError
 
@@ -66,15 +69,36 @@ _TYPED = {"F16", "F32", "F64", "I8", "I16", "I32", "I64"}
 
 class ReaderField:
     """A metadata field, as the official ``ReaderField``: its ``offset`` in the file, its
-    ``name`` (key), its value ``types`` and :meth:`contents`, decoded when called."""
+    ``name`` (key), its value ``types``, :meth:`contents` (decoded when called), and the
+    raw ``parts`` and ``data`` (made when first read)."""
 
-    __slots__ = ("offset", "name", "types", "_value")
+    __slots__ = ("offset", "name", "types", "_value", "_source", "_pieces")
 
-    def __init__(self, offset: int, name: str, types: list[GGUFValueType], value: Any):
+    def __init__(self, offset: int, name: str, types: list[GGUFValueType], value: Any,
+                 source: Callable[[], Pieces] | None = None):
         self.offset = offset
         self.name = name
         self.types = types
         self._value = value  # a constant, or a _Decode of the value
+        self._source = source
+        self._pieces: Pieces | None = None
+
+    def _made(self) -> Pieces:
+        if self._pieces is None:
+            self._pieces = self._source() if self._source is not None else ([], [])
+        return self._pieces
+
+    @property
+    def parts(self) -> list[np.ndarray]:
+        """The entry's pieces as read-only numpy views of the header, in the file's byte
+        order, as the official reader makes them (key length and bytes, value type, then
+        the value's pieces); made on first use (an array's elements one view each)."""
+        return self._made()[0]
+
+    @property
+    def data(self) -> list[int]:
+        """The indexes of the ``parts`` that hold the value (each element of an array)."""
+        return self._made()[1]
 
     def contents(self, index_or_slice: int | slice = slice(None)) -> Any:
         """The value: a number, str or bool, or for an array the list of its elements
@@ -139,7 +163,7 @@ class ReaderTensor:
 
     __slots__ = ("name", "tensor_type", "shape", "n_elements", "n_bytes", "data_offset", "data", "field")
 
-    def __init__(self, tensor, endian: str, info_offset: int):
+    def __init__(self, tensor, endian: str, info_offset: int, header: Header):
         self.name: str = tensor.name
         self.tensor_type = _ggml_type(tensor.ggml_type)
         # In the file's byte order, as the official reader's view of the tensor info.
@@ -154,7 +178,7 @@ class ReaderTensor:
         else:  # U8..U64 and BOOL exist in safetensors only; GGUF has none
             self.data = raw.view(np.uint8)
         # As the official reader: where the tensor's info entry starts, no value types.
-        self.field = ReaderField(info_offset, tensor.name, [], None)
+        self.field = ReaderField(info_offset, tensor.name, [], None, partial(header.tensor_info, info_offset))
 
     def __repr__(self) -> str:
         return f"ReaderTensor(name={self.name!r}, tensor_type={self.tensor_type!r}, shape={self.shape})"
@@ -167,9 +191,10 @@ class GGUFReader:
     ``byte_order``; :meth:`get_field` and :meth:`get_tensor`.
 
     Differences: field values are decoded when ``contents()`` is called, not at open; the
-    reader is read-only (``mode`` must be ``"r"``); fields have no ``parts``/``data`` (the raw
-    numpy pieces of the official reader) and the reader no whole-file ``data`` memmap;
-    a hostile file raises :class:`weightmap.FormatError` (a ``ValueError``) at open.
+    reader is read-only (``mode`` must be ``"r"``); fields make their ``parts``/``data``
+    (the raw numpy pieces) when first read, as views of weightmap's private copy of the
+    header; the reader has no whole-file ``data`` memmap (tensors' ``data`` are views of the
+    guarded mapping); a hostile file raises :class:`weightmap.FormatError` (a ``ValueError``) at open.
     """
 
     def __init__(self, path: str | os.PathLike[str], mode: Literal["r"] = "r"):
@@ -188,19 +213,24 @@ class GGUFReader:
         host_big = np.little_endian is False
         self.byte_order: Literal["I", "S"] = "S" if big != host_big else "I"
         self.endianess = GGUFEndian.BIG if big else GGUFEndian.LITTLE
+        raw = Header(native, self.byte_order)
         fields: OrderedDict[str, ReaderField] = OrderedDict()
-        fields["GGUF.version"] = ReaderField(4, "GGUF.version", [GGUFValueType.UINT32], version)
-        fields["GGUF.tensor_count"] = ReaderField(8, "GGUF.tensor_count", [GGUFValueType.UINT64], tensor_count)
-        fields["GGUF.kv_count"] = ReaderField(16, "GGUF.kv_count", [GGUFValueType.UINT64], kv_count)
-        value_type = GGUFValueType
+        for name, offset, value_type, dtype, value in (
+            ("GGUF.version", 4, GGUFValueType.UINT32, np.uint32, version),
+            ("GGUF.tensor_count", 8, GGUFValueType.UINT64, np.uint64, tensor_count),
+            ("GGUF.kv_count", 16, GGUFValueType.UINT64, np.uint64, kv_count),
+        ):
+            fields[name] = ReaderField(offset, name, [value_type], value, partial(raw.number, offset, dtype))
         for key, offset, types in native.metadata_index():
             decode = _Decode(native, key)
-            fields[key] = ReaderField(offset, key, [value_type(t) for t in types], decode)
+            fields[key] = ReaderField(
+                offset, key, [GGUFValueType(t) for t in types], decode, partial(raw.entry, offset)
+            )
         self.fields = fields
         endian = self._model.endian
         info_offsets = native.gguf_tensor_info_offsets() or []
         self.tensors: list[ReaderTensor] = [
-            ReaderTensor(t, endian, offset)
+            ReaderTensor(t, endian, offset, raw)
             for t, offset in zip(self._model.tensors.values(), info_offsets, strict=True)
         ]
 
