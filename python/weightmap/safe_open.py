@@ -28,7 +28,8 @@ _TORCH = {
     "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
     "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8",
     "U64": "uint64", "U32": "uint32", "U16": "uint16", "U8": "uint8",
-    "BOOL": "bool", "C64": "complex64", **{k: v for k, v in _ML_DTYPES.items() if k != "BF16"},
+    "BOOL": "bool", "C64": "complex64", "F4": "float4_e2m1fn_x2",
+    **{k: v for k, v in _ML_DTYPES.items() if k != "BF16"},
 }
 
 
@@ -57,7 +58,8 @@ class safe_open:  # noqa: N801 - the official reader's name
 
     With ``framework="pt"`` (torch installed), ``get_tensor`` returns a writable **copy**,
     as the official reader does: a torch tensor over read-only mapped pages would crash the
-    interpreter on its first write.
+    interpreter on its first write. Every dtype torch has, as the official reader gives it
+    (F4 as ``float4_e2m1fn_x2``, two values to an element: the last dimension halved).
 
     Leaving the ``with`` block (or :meth:`close`) closes the file for further calls
     (:class:`weightmap.Closed`); arrays already returned stay valid.
@@ -144,11 +146,18 @@ class safe_open:  # noqa: N801 - the official reader's name
         the same width where numpy lacks the dtype, in the host's byte order."""
         endian = self._model.endian
         dtype = numpy_dtype(tensor.dtype, endian)
+        shape = tensor.shape
         if dtype is None:
             _torch_dtype(tensor)  # a type torch lacks too: raise before reading
-            width = tensor._block[1]
-            dtype = np.dtype(("<" if endian == "little" else ">") + f"u{width}")
-        array = _aligned(self._raw(tensor), dtype).reshape(tensor.shape)
+            block, size = tensor._block
+            if block == 1:
+                dtype = np.dtype(("<" if endian == "little" else ">") + f"u{size}")
+            else:  # F4: two to a byte, as torch's float4_e2m1fn_x2 holds them
+                if not shape or shape[-1] % block:
+                    raise DecodeError(f"tensor {tensor.name!r}: {tensor.dtype} rows are not whole bytes")
+                dtype = np.dtype(np.uint8)
+                shape = shape[:-1] + (shape[-1] // block * size,)
+        array = _aligned(self._raw(tensor), dtype).reshape(shape)
         return array.astype(dtype.newbyteorder("="), copy=False) if dtype.itemsize > 1 else array
 
     def get_slice(self, name: str) -> _Slice:
@@ -191,7 +200,7 @@ class _Slice:
         if not isinstance(part, np.ndarray):  # one element: keep it an array, as 0-d
             part = whole[(index if isinstance(index, tuple) else (index,)) + (Ellipsis,)]
         if torch:
-            return _to_torch(tensor, np.ascontiguousarray(part))
+            return _to_torch(tensor, part)  # copied C-contiguous there (0-d stays 0-d)
         return part
 
 
