@@ -67,6 +67,9 @@ cargo fmt --manifest-path python/Cargo.toml -- --check
 CARGO_TARGET_DIR="$PWD/target/python" cargo clippy --manifest-path python/Cargo.toml --all-targets --quiet -- -D warnings
 PATH="$PWD/.venv/bin:$PATH" CARGO_TARGET_DIR="$PWD/target/python" .venv/bin/python -m pip install --quiet --disable-pip-version-check \
   --no-build-isolation --force-reinstall --no-deps ./python
+# The package's types (mypy over its sources and stubs) and the stubs against the extension.
+(cd python && ../.venv/bin/python -m mypy -p weightmap)
+.venv/bin/python -m mypy.stubtest weightmap._native --allowlist python/stubtest-allowlist.txt
 .venv/bin/python -m pytest -q -p no:cacheprovider python/tests 2>&1 | tee target/pytest.log
 # In the closing summary's form: "test result: ok. N passed; M failed; K ignored".
 sed -n 's/^=* *\([0-9][0-9]*\) passed\(, \([0-9][0-9]*\) failed\)\{0,1\}.*/test result: ok. \1 passed; 0\3 failed; 0 ignored/p' \

@@ -37,7 +37,7 @@ class Header:
 
     def _get(self, offset: int, dtype: type[np.generic], count: int = 1) -> np.ndarray:
         if self._bytes is None:
-            self._bytes = np.frombuffer(self._native.header_buffer(), dtype=np.uint8)
+            self._bytes = np.frombuffer(memoryview(self._native.header_buffer()), dtype=np.uint8)
         end = offset + np.dtype(dtype).itemsize * count
         if end > len(self._bytes):  # the parser checked every entry: a weightmap bug
             raise FormatError(f"header entry at byte {offset} runs past the header ({len(self._bytes)} bytes)")

@@ -104,7 +104,7 @@ class Tensor:
         its bytes as uint8: one row of bytes per row of the tensor where rows are whole
         blocks, flat where they are not. The array keeps the model's mapping alive, even
         after :meth:`Model.close`."""
-        raw = np.frombuffer(self._model._live().tensor_buffer(self.name), dtype=np.uint8)
+        raw = np.frombuffer(memoryview(self._model._live().tensor_buffer(self.name)), dtype=np.uint8)
         dtype = numpy_dtype(self.dtype, self._model.endian)
         if dtype is not None:
             return raw.view(dtype).reshape(self.shape)

@@ -1,25 +1,31 @@
 """Type stubs of weightmap's Rust extension (see the `weightmap` package for the API)."""
 
 import os
-import sys
+from typing import final
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import Self
+
+__all__ = ["Model", "Buffer", "__version__"]
 
 __version__: str
 
+@final
 class Buffer:
     """A read-only run of a model file's bytes, through the buffer protocol."""
 
     def __len__(self) -> int: ...
     def is_intact(self) -> bool: ...
-    if sys.version_info >= (3, 12):
-        def __buffer__(self, flags: int, /) -> memoryview: ...
+    # The buffer protocol (PEP 688 names it `__buffer__`; declared for type checkers on
+    # every version, as typeshed does for bytes).
+    def __buffer__(self, flags: int, /) -> memoryview: ...
 
+@final
 class Model:
     """A model opened the safe way (headers copied, tensor data mapped and guarded)."""
 
-    def __init__(self, path: str | os.PathLike[str], single_gguf: bool = False) -> None: ...
+    def __new__(cls, path: str | os.PathLike[str], single_gguf: bool = False) -> Self: ...
     @property
     def format(self) -> str: ...
     @property

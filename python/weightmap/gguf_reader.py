@@ -43,7 +43,7 @@ except ImportError:  # pragma: no cover - exercised where gguf is absent
         LITTLE = 0
         BIG = 1
 
-    GGMLQuantizationType = IntEnum(  # type: ignore[misc]
+    GGMLQuantizationType = IntEnum(  # type: ignore[no-redef]
         "GGMLQuantizationType",
         {
             "F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q5_0": 6, "Q5_1": 7, "Q8_0": 8,

@@ -131,7 +131,7 @@ class safe_open:  # noqa: N801 - the official reader's name
         return _aligned(self._raw(tensor), dtype).reshape(tensor.shape)
 
     def _raw(self, tensor: Tensor) -> np.ndarray:
-        return np.frombuffer(self._model._live().tensor_buffer(tensor.name), dtype=np.uint8)
+        return np.frombuffer(memoryview(self._model._live().tensor_buffer(tensor.name)), dtype=np.uint8)
 
     def get_tensor(self, name: str) -> Any:
         """Tensor `name`: a numpy array (read-only view of the mapping where aligned, else a
