@@ -174,6 +174,29 @@ impl MmapFile {
         Self::map(path.into(), file, &meta, 0, config, false)
     }
 
+    /// A second, untrusted mapping of the whole file this one maps, from its first byte: the
+    /// same open file (the inode this mapping shows, even if its path now names another), its
+    /// size as it is now, guarded if this mapping is. For callers that want the raw bytes of
+    /// a file whose tensor data alone is mapped (an offset mapping beside a header copy).
+    ///
+    /// # Errors
+    /// As [`open_untrusted_with`](Self::open_untrusted_with) (the descriptor is duplicated
+    /// and queried, not opened again).
+    pub fn map_whole(&self) -> Result<Self> {
+        let file = self
+            .file
+            .try_clone()
+            .map_err(|e| Error::from_open(self.path.clone(), e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::from_open(self.path.clone(), e))?;
+        let config = MmapConfig {
+            guard: self.config.guard,
+            ..MmapConfig::default()
+        };
+        Self::map(self.path.clone(), file, &meta, 0, &config, false)
+    }
+
     /// Maps `file` (whose metadata is `meta`) from `offset`, which must be a multiple of the
     /// page size, to its end. A trusted mapping is one whose opener promised the file stays
     /// unchanged.

@@ -425,3 +425,21 @@ fn a_refused_mapping_is_map_failed_with_the_os_error() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("checked: "), "{text}");
 }
+
+#[test]
+fn map_whole_maps_the_same_file_from_its_first_byte_even_after_a_rename_over_it() {
+    let dir = scratch();
+    let path = write_patterned(dir.path(), "model.bin", 5 * 4096 + 9);
+    let original = std::fs::read(&path).unwrap();
+    let config = MmapConfig::guarded();
+    let first = MmapFile::open_untrusted_with(&path, &config).unwrap();
+    // Another file renamed over the path: the second mapping still shows the first inode.
+    let other = dir.path().join("other.bin");
+    std::fs::write(&other, b"something else entirely").unwrap();
+    std::fs::rename(&other, &path).unwrap();
+    let whole = first.map_whole().unwrap();
+    assert_eq!(whole.offset(), 0);
+    assert_eq!(whole.as_slice(), &original[..]);
+    assert!(whole.is_guarded() && !whole.is_trusted());
+    assert_eq!(whole.as_slice()[4096], pattern_byte(4096));
+}

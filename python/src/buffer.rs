@@ -10,21 +10,29 @@ use pyo3::exceptions::PyBufferError;
 use pyo3::prelude::*;
 use pyo3::{ffi, Bound};
 use weightmap_core::ModelData;
+use weightmap_native::MmapFile;
 
 use crate::model::Loaded;
 
-/// A read-only run of a model file's bytes (a tensor's data, or the private copy of its
-/// header), kept alive as long as any `memoryview` or numpy array shows it.
+/// A read-only run of a model file's bytes (a tensor's data, the private copy of its header,
+/// or the whole file), kept alive as long as any `memoryview` or numpy array shows it.
 #[pyclass(frozen, module = "weightmap._native")]
 pub struct Buffer {
-    model: Arc<Loaded>,
-    shard: usize,
-    /// Whether `range` is of the header copy rather than of the (mapped) data.
-    header: bool,
+    owner: Owner,
     range: Range<usize>,
     /// The one dimension, for `Py_buffer.shape` (owned here, not by the view, which
     /// consumers may copy).
     shape: [ffi::Py_ssize_t; 1],
+}
+
+/// What a buffer's bytes are part of, held for as long as the buffer lives.
+enum Owner {
+    /// A shard's (mapped) data.
+    Data(Arc<Loaded>, usize),
+    /// A shard's private header copy.
+    Header(Arc<Loaded>, usize),
+    /// A mapping of a whole file of its own.
+    File(MmapFile),
 }
 
 /// Every buffer's strides: one byte.
@@ -34,40 +42,48 @@ impl Buffer {
     /// The bytes `range` of shard `shard`'s file; checked to lie inside it.
     pub(crate) fn new(model: Arc<Loaded>, shard: usize, range: Range<usize>) -> Option<Self> {
         let len = model.shards().get(shard)?.file().data().bytes().len();
-        let shape = [ffi::Py_ssize_t::try_from(range.len()).ok()?];
-        (range.start <= range.end && range.end <= len).then_some(Buffer {
-            model,
-            shard,
-            header: false,
-            range,
-            shape,
-        })
+        if range.start > range.end || range.end > len {
+            return None;
+        }
+        Self::over(Owner::Data(model, shard), range)
     }
 
     /// The whole private copy of shard `shard`'s header (the file from its first byte to at
     /// least its tensor data); `None` when the source has none.
     pub(crate) fn header(model: Arc<Loaded>, shard: usize) -> Option<Self> {
         let len = model.shards().get(shard)?.file().data().header()?.len();
-        let shape = [ffi::Py_ssize_t::try_from(len).ok()?];
+        Self::over(Owner::Header(model, shard), 0..len)
+    }
+
+    /// Every byte of `map`, which the buffer keeps.
+    pub(crate) fn file(map: MmapFile) -> Option<Self> {
+        let len = map.as_slice().len();
+        Self::over(Owner::File(map), 0..len)
+    }
+
+    fn over(owner: Owner, range: Range<usize>) -> Option<Self> {
+        let shape = [ffi::Py_ssize_t::try_from(range.len()).ok()?];
         Some(Buffer {
-            model,
-            shard,
-            header: true,
-            range: 0..len,
+            owner,
+            range,
             shape,
         })
     }
 
     fn bytes(&self) -> &[u8] {
-        let bytes = self.model.shards().get(self.shard).map_or(&[][..], |s| {
-            let data = s.file().data();
-            if self.header {
-                data.header().unwrap_or_default()
-            } else {
-                data.bytes()
-            }
-        });
-        bytes.get(self.range.clone()).unwrap_or_default()
+        let all = match &self.owner {
+            Owner::Data(model, shard) => model
+                .shards()
+                .get(*shard)
+                .map_or(&[][..], |s| s.file().data().bytes()),
+            Owner::Header(model, shard) => model
+                .shards()
+                .get(*shard)
+                .and_then(|s| s.file().data().header())
+                .unwrap_or_default(),
+            Owner::File(map) => map.as_slice(),
+        };
+        all.get(self.range.clone()).unwrap_or_default()
     }
 }
 
@@ -83,10 +99,13 @@ impl Buffer {
     /// Whether the file's pages are all still there: false once another process truncated
     /// the file (the lost pages then read as zeros).
     fn is_intact(&self) -> bool {
-        self.model
-            .shards()
-            .get(self.shard)
-            .is_some_and(|s| s.file().data().is_intact())
+        match &self.owner {
+            Owner::Data(model, shard) | Owner::Header(model, shard) => model
+                .shards()
+                .get(*shard)
+                .is_some_and(|s| s.file().data().is_intact()),
+            Owner::File(map) => map.is_intact(),
+        }
     }
 
     /// Fills `view` for a read-only, one-dimensional, contiguous buffer of bytes.

@@ -182,6 +182,26 @@ impl Model {
             .ok_or_else(|| errors::raise("FileError", "the file has no header copy".to_owned()))
     }
 
+    /// The whole (first) file as a read-only buffer: its bytes where they are all in memory
+    /// already, else a second, guarded mapping of the same open file from its first byte.
+    fn file_buffer(&self, py: Python<'_>) -> PyResult<Buffer> {
+        let data = self
+            .inner
+            .shards()
+            .first()
+            .map(|s| s.file().data())
+            .ok_or_else(|| errors::raise("FileError", "the model has no file".to_owned()))?;
+        let buffer = match data.as_mmap() {
+            Some(map) if map.offset() != 0 => {
+                reinstate_guard()?;
+                let whole = py.detach(|| map.map_whole()).map_err(errors::to_py)?;
+                Buffer::file(whole)
+            }
+            _ => Buffer::new(Arc::clone(&self.inner), 0, 0..data.bytes().len()),
+        };
+        buffer.ok_or_else(|| errors::raise("FileError", "the file is too large".to_owned()))
+    }
+
     /// The stored bytes of tensor `name`, as a read-only buffer over the mapping.
     fn tensor_buffer(&self, name: &str) -> PyResult<Buffer> {
         reinstate_guard()?;

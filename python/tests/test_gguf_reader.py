@@ -46,6 +46,8 @@ def check_same(path):
                 want, got = outcome(lambda: field.contents(pick)), outcome(lambda: mine.contents(pick))
                 assert want[0] == got[0] and (want[0] == "raised" or same(got[1], want[1])), (key, pick)
     assert ours.alignment == theirs.alignment and ours.data_offset == theirs.data_offset
+    assert ours.data.dtype == theirs.data.dtype and ours.data.shape == theirs.data.shape
+    assert np.array_equal(ours.data, theirs.data) and not ours.data.flags.writeable
     assert ours.byte_order == theirs.byte_order
     assert len(ours.tensors) == len(theirs.tensors)
     for mine, t in zip(ours.tensors, theirs.tensors):

@@ -253,3 +253,34 @@ def test_values_that_do_not_fit_are_out_of_memory_not_an_abort(tmp_path):
     done = run_python(OUT_OF_MEMORY.format(path=str(tmp_path / "big.gguf")), timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["refused"]
+
+
+def write_gguf(path, values):
+    import gguf
+
+    writer = gguf.GGUFWriter(path, "test")
+    writer.add_tensor("w", values)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def test_a_readers_whole_file_data_is_guarded_and_of_the_file_opened(tmp_path):
+    path = tmp_path / "model.gguf"
+    write_gguf(path, np.full(1 << 18, 7, dtype=np.float32))  # 1 MiB: mapped, not read
+    original = path.read_bytes()
+    reader = weightmap.GGUFReader(path)
+    # Replaced by a rename before `data` is first read: still the file that was opened.
+    other = tmp_path / "other.gguf"
+    other.write_bytes(b"GGUF" + bytes(100))
+    os.replace(other, path)
+    data = reader.data
+    assert data.tobytes() == original and not data.flags.writeable
+    # Cut short by another process while held: zeros past the new end, no crash.
+    write_gguf(path, np.full(1 << 18, 7, dtype=np.float32))
+    reader = weightmap.GGUFReader(path)
+    data = reader.data
+    subprocess.run([sys.executable, "-c", f"import os; os.truncate({str(path)!r}, 8192)"], check=True)
+    assert data[:8192].tobytes() == original[:8192]
+    assert not data[8192:].any()

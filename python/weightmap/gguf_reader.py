@@ -193,8 +193,8 @@ class GGUFReader:
     Differences: field values are decoded when ``contents()`` is called, not at open; the
     reader is read-only (``mode`` must be ``"r"``); fields make their ``parts``/``data``
     (the raw numpy pieces) when first read, as views of weightmap's private copy of the
-    header; the reader has no whole-file ``data`` memmap (tensors' ``data`` are views of the
-    guarded mapping); a hostile file raises :class:`weightmap.FormatError` (a ``ValueError``) at open.
+    header; the whole-file ``data`` is mapped when first read (guarded, read-only); a
+    hostile file raises :class:`weightmap.FormatError` (a ``ValueError``) at open.
     """
 
     def __init__(self, path: str | os.PathLike[str], mode: Literal["r"] = "r"):
@@ -202,6 +202,7 @@ class GGUFReader:
             raise ValueError(f"weightmap.GGUFReader is read-only: mode {mode!r} is not supported")
         # One file, as the official reader: a split set's other files are not opened.
         self._model = Model(path, single_gguf=True)
+        self._data: np.ndarray | None = None
         native = self._model._live()
         header = native.gguf_header()
         if header is None:  # pragma: no cover - single_gguf opens GGUF files only
@@ -233,6 +234,15 @@ class GGUFReader:
             ReaderTensor(t, endian, offset, raw)
             for t, offset in zip(self._model.tensors.values(), info_offsets, strict=True)
         ]
+
+    @property
+    def data(self) -> np.ndarray:
+        """The whole file as a read-only uint8 array (the official reader's memmap), mapped
+        when first read: a second, guarded mapping of the file opened (the same file even if
+        its path has since been replaced), so a truncation reads as zeros, never a crash."""
+        if self._data is None:
+            self._data = np.frombuffer(memoryview(self._model._live().file_buffer()), dtype=np.uint8)
+        return self._data
 
     def get_field(self, key: str) -> ReaderField | None:
         """The field named `key`, or None."""
