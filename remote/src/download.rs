@@ -1,9 +1,10 @@
 //! A whole object into a local file: parallel ranged reads written in place, resumable.
 //!
 //! The bytes go to `FILE.part`, beside a `FILE.part.json` that records the object (URL, ETag,
-//! size), the part size and the parts written. A download that stops (an error, a cancel, a
-//! kill) goes on from there when started again, if the object is still the same version; a
-//! partial file of another version, or a `FILE` that already exists, is refused. Once every
+//! size), the part size and the parts on the disk (recorded once a sync covers them). A
+//! download that stops (an error, a cancel, a kill) goes on from there when started again, if
+//! the object is still the same version; a partial file of another version, or a `FILE` that
+//! already exists, is refused. Once every
 //! part is in, the file is synced and renamed to `FILE`.
 
 use std::collections::HashSet;
@@ -95,31 +96,30 @@ where
         .buffer_unordered(options.concurrency.max(1));
     let mut done = resumed;
     let mut fetched = 0u64;
-    // Written parts go to the disk in the background while later ones arrive, so the final
-    // sync has little left to do.
-    let mut flushing: Option<tokio::task::JoinHandle<std::io::Result<()>>> = None;
-    while let Some((i, len)) = running.try_next().await? {
-        done += len;
-        fetched += len;
-        state.done.push(i);
-        state.save(&state_path, object)?;
-        if progress(Progress { done, total: size }).is_break() {
-            return Err(Error::Cancelled { done, total: size });
-        }
-        if flushing.as_ref().is_none_or(|f| f.is_finished()) {
-            // A writeback error is reported once per file: a background sync's must not be
-            // dropped, or the final sync would pass over a damaged file.
-            if let Some(done) = flushing.take() {
-                synced(done.await, &partial)?;
+    let mut durable = Durable::new(Arc::clone(&file), &partial);
+    let fetching: Result<()> = async {
+        while let Some((i, len)) = running.try_next().await? {
+            done += len;
+            fetched += len;
+            durable.written(i);
+            if progress(Progress { done, total: size }).is_break() {
+                return Err(Error::Cancelled { done, total: size });
             }
-            let file = Arc::clone(&file);
-            flushing = Some(tokio::task::spawn_blocking(move || file.sync_data()));
+            // Written parts go to the disk in the background while later ones arrive (so
+            // the final sync has little left to do), and into the record once they are there.
+            durable
+                .sync_if_idle(&mut state, &state_path, object)
+                .await?;
         }
+        Ok(())
     }
+    .await;
     drop(running);
-    if let Some(flush) = flushing {
-        synced(flush.await, &partial)?;
-    }
+    // Stopped or done: every part written so far is synced and recorded, so a resume keeps
+    // it (an error here matters only where the fetching went well).
+    let kept = durable.finish(&mut state, &state_path, object).await;
+    fetching?;
+    kept?;
     let synced = Arc::clone(&file);
     tokio::task::spawn_blocking(move || synced.sync_all())
         .await
@@ -133,6 +133,89 @@ where
         fetched,
         resumed,
     })
+}
+
+/// Parts on their way to the disk: a part goes into the record only once a sync that began
+/// after it was written has succeeded, so a crash never leaves a record of data the disk does
+/// not hold. One record write per sync, not per part.
+struct Durable<'a> {
+    file: Arc<File>,
+    path: &'a Path,
+    /// Written since the running sync began.
+    unsynced: Vec<u64>,
+    /// Written before the running sync began: durable once it succeeds.
+    syncing: Vec<u64>,
+    flushing: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl<'a> Durable<'a> {
+    fn new(file: Arc<File>, path: &'a Path) -> Self {
+        Durable {
+            file,
+            path,
+            unsynced: Vec::new(),
+            syncing: Vec::new(),
+            flushing: None,
+        }
+    }
+
+    fn written(&mut self, part: u64) {
+        self.unsynced.push(part);
+    }
+
+    /// When no sync is running: records the parts the last one covered and starts the next.
+    async fn sync_if_idle(
+        &mut self,
+        state: &mut State,
+        record: &Path,
+        object: &RemoteObject,
+    ) -> Result<()> {
+        if self.flushing.as_ref().is_some_and(|f| !f.is_finished()) {
+            return Ok(());
+        }
+        self.settle(state, record, object).await?;
+        let file = Arc::clone(&self.file);
+        self.syncing = std::mem::take(&mut self.unsynced);
+        self.flushing = Some(tokio::task::spawn_blocking(move || file.sync_data()));
+        Ok(())
+    }
+
+    /// Waits for the running sync, if any, and records the parts it covered. A writeback
+    /// error is reported once per file: a background sync's must not be dropped, or the final
+    /// sync would pass over a damaged file.
+    async fn settle(
+        &mut self,
+        state: &mut State,
+        record: &Path,
+        object: &RemoteObject,
+    ) -> Result<()> {
+        let Some(flushing) = self.flushing.take() else {
+            return Ok(());
+        };
+        synced(flushing.await, self.path)?;
+        if !self.syncing.is_empty() {
+            state.done.append(&mut self.syncing);
+            state.save(record, object)?;
+        }
+        Ok(())
+    }
+
+    /// Syncs and records every part written.
+    async fn finish(
+        &mut self,
+        state: &mut State,
+        record: &Path,
+        object: &RemoteObject,
+    ) -> Result<()> {
+        self.settle(state, record, object).await?;
+        if self.unsynced.is_empty() {
+            return Ok(());
+        }
+        let file = Arc::clone(&self.file);
+        self.syncing = std::mem::take(&mut self.unsynced);
+        self.flushing = Some(tokio::task::spawn_blocking(move || file.sync_data()));
+        self.settle(state, record, object).await
+    }
 }
 
 /// The result of a background sync of `path`.

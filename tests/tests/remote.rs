@@ -403,6 +403,12 @@ async fn downloads_resume_and_refuse_another_version() {
         .unwrap_err();
     assert!(matches!(err, Error::Cancelled { .. }), "{err}");
     assert!(!out.exists());
+    // The part written before the stop was synced and recorded on the way out.
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out_dir.path().join("one.safetensors.part.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["done"].as_array().map(Vec::len), Some(1), "{record}");
     let done = download(object, &out, &small, |_| ControlFlow::Continue(()))
         .await
         .unwrap();
