@@ -23,7 +23,11 @@ def exercise(path):
         tensor.numpy().sum()
     fields = list(model.metadata)
     if model.format == "gguf":
-        fields = list(weightmap.GGUFReader(path).fields.values())
+        reader = weightmap.GGUFReader(path)
+        fields = list(reader.fields.values())
+        for piece in fields + [t.field for t in reader.tensors]:
+            assert len(piece.parts) >= len(piece.data)  # the raw pieces, made from the header
+        assert reader.data.nbytes == os.path.getsize(path)
     for field in fields:
         try:
             field.contents() if hasattr(field, "contents") else model.metadata[field]
