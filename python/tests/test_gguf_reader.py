@@ -166,3 +166,25 @@ def test_hand_written_arrays_of_arrays_read_the_same(tmp_path, inner):
     path = tmp_path / "nested.gguf"
     hand_written(path, inner)
     check_same(path)
+
+
+@pytest.mark.parametrize("key", ["GGUF.version", "GGUF.tensor_count", "GGUF.kv_count"])
+def test_a_key_named_as_a_header_field_is_refused_as_officially(tmp_path, key):
+    path = tmp_path / "dup.gguf"
+    name = key.encode()
+    entry = struct.pack("<Q", len(name)) + name + struct.pack("<II", 4, 99)  # UINT32 99
+    path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + entry)
+    with pytest.raises(KeyError):
+        gguf.GGUFReader(path)
+    with pytest.raises(weightmap.FormatError, match="duplicates the header field"):
+        weightmap.GGUFReader(path)
+
+
+def test_contents_are_decoded_once_and_handed_out_as_copies(tmp_path):
+    path = tmp_path / "tokens.gguf"
+    write_with(path, "tokens", [f"t{i}" for i in range(1000)])
+    field = weightmap.GGUFReader(path).fields["tokens"]
+    first = field.contents()
+    first.append("changed")
+    assert field.contents() == [f"t{i}" for i in range(1000)]
+    assert [field.contents(i) for i in range(1000)] == field.contents()

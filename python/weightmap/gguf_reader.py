@@ -190,7 +190,8 @@ class GGUFReader:
     every key in file order), ``tensors``, ``alignment``, ``data_offset`` and
     ``byte_order``; :meth:`get_field` and :meth:`get_tensor`.
 
-    Differences: field values are decoded when ``contents()`` is called, not at open; the
+    Differences: fields and tensors are plain objects, not named tuples (no unpacking or
+    indexing); field values are decoded when ``contents()`` is first called, not at open; the
     reader is read-only (``mode`` must be ``"r"``); fields make their ``parts``/``data``
     (the raw numpy pieces) when first read, as views of weightmap's private copy of the
     header; the whole-file ``data`` is mapped when first read (guarded, read-only); a
@@ -223,6 +224,9 @@ class GGUFReader:
         ):
             fields[name] = ReaderField(offset, name, [value_type], value, partial(raw.number, offset, dtype))
         for key, offset, types in native.metadata_index():
+            if key in fields:  # a key named as a header field: refused, as officially
+                raise FormatError(f"{os.fspath(path)}: metadata key {key!r} at byte {offset} "
+                                  "duplicates the header field of that name")
             decode = _Decode(native, key)
             fields[key] = ReaderField(
                 offset, key, [GGUFValueType(t) for t in types], decode, partial(raw.entry, offset)
@@ -253,18 +257,28 @@ class GGUFReader:
         return self.tensors[idx]
 
 
-class _Decode:
-    """Decodes one metadata value when called (a bound method would hold the same)."""
+_UNSET: Any = object()
 
-    __slots__ = ("_native", "_key")
+
+class _Decode:
+    """Decodes one metadata value when first called, and keeps it (so ``contents(i)`` in a
+    loop costs one decode, as the official reader's indexing costs none)."""
+
+    __slots__ = ("_native", "_key", "_value", "_leaves")
 
     def __init__(self, native, key: str):
         self._native = native
         self._key = key
+        self._value = _UNSET
+        self._leaves: list[tuple[Any, bytes]] | None = None
 
     def __call__(self) -> Any:
-        return self._native.metadata_value(self._key)
+        if self._value is _UNSET:  # an error (invalid UTF-8) is raised again next time
+            self._value = self._native.metadata_value(self._key)
+        return self._value
 
     def leaves(self) -> list[tuple[Any, bytes]]:
         """An array of arrays' leaves, depth first: (value or None for a string, stored bytes)."""
-        return self._native.metadata_leaves(self._key)
+        if self._leaves is None:
+            self._leaves = self._native.metadata_leaves(self._key)
+        return self._leaves

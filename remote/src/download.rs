@@ -146,6 +146,9 @@ struct Durable<'a> {
     /// Written before the running sync began: durable once it succeeds.
     syncing: Vec<u64>,
     flushing: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// A sync failed: the kernel reports a writeback error once, so a later sync passing
+    /// proves nothing about the parts written before it. Nothing more is recorded.
+    failed: bool,
 }
 
 impl<'a> Durable<'a> {
@@ -156,6 +159,7 @@ impl<'a> Durable<'a> {
             unsynced: Vec::new(),
             syncing: Vec::new(),
             flushing: None,
+            failed: false,
         }
     }
 
@@ -192,7 +196,10 @@ impl<'a> Durable<'a> {
         let Some(flushing) = self.flushing.take() else {
             return Ok(());
         };
-        synced(flushing.await, self.path)?;
+        if let Err(e) = synced(flushing.await, self.path) {
+            self.failed = true;
+            return Err(e);
+        }
         if !self.syncing.is_empty() {
             state.done.append(&mut self.syncing);
             state.save(record, object)?;
@@ -208,7 +215,7 @@ impl<'a> Durable<'a> {
         object: &RemoteObject,
     ) -> Result<()> {
         self.settle(state, record, object).await?;
-        if self.unsynced.is_empty() {
+        if self.failed || self.unsynced.is_empty() {
             return Ok(());
         }
         let file = Arc::clone(&self.file);
