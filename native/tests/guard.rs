@@ -262,12 +262,77 @@ fn a_handler_that_hands_the_signal_back_ends_the_process_once() {
         std::process::exit(3); // survived: the signal was swallowed
     }
     let dir = scratch();
+    let (status, stderr) = run_child(
+        "a_handler_that_hands_the_signal_back_ends_the_process_once",
+        CHILD,
+        dir.path(),
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        status.signal(),
+        Some(libc_sigbus()),
+        "child: {status:?}\n{stderr}"
+    );
+    assert_eq!(stderr.matches("handed back").count(), 1, "{stderr}");
+}
+
+/// Notes the signal on stderr and returns, changing nothing: a handler that cannot fix a fault
+/// (Python's faulthandler once disabled is one).
+extern "C" fn inert_handler(_: i32, _: *mut libc::siginfo_t, _: *mut std::ffi::c_void) {
+    // SAFETY: write is async-signal-safe.
+    unsafe { libc::write(2, b"inert\n".as_ptr().cast(), 6) };
+}
+
+/// In a child process: a fault outside guarded mappings, handed to a handler behind the guard
+/// that returns without fixing it, ends the process (once the same fault comes again) instead
+/// of faulting forever between the two handlers.
+#[test]
+fn a_fault_the_handler_behind_cannot_fix_ends_the_process() {
+    const CHILD: &str = "WEIGHTMAP_GUARD_INERT_DIR";
+    if let Some(dir) = std::env::var_os(CHILD) {
+        let dir = std::path::Path::new(&dir);
+        let guarded = write_patterned(dir, "guarded.bin", MIB);
+        let plain = write_patterned(dir, "plain.bin", 8 * MIB);
+        let _guard = MmapFile::open_untrusted_with(&guarded, &MmapConfig::guarded()).unwrap();
+        // SAFETY: a valid sigaction; the handler has the SA_SIGINFO signature and only writes.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = inert_handler as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO;
+            libc::sigemptyset(&mut action.sa_mask);
+            assert_eq!(
+                libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut()),
+                0
+            );
+        }
+        weightmap_native::guard::reinstate().unwrap();
+        let unguarded = MmapFile::open_untrusted(&plain).unwrap();
+        truncate(&plain, 0);
+        let byte = std::hint::black_box(unguarded.as_slice()[6 * MIB]);
+        println!("survived, read {byte}");
+        std::process::exit(3);
+    }
+    let dir = scratch();
+    let (status, stderr) = run_child(
+        "a_fault_the_handler_behind_cannot_fix_ends_the_process",
+        CHILD,
+        dir.path(),
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        status.signal(),
+        Some(libc_sigbus()),
+        "child: {status:?}\n{stderr}"
+    );
+    assert_eq!(stderr.matches("inert").count(), 1, "{stderr}");
+}
+
+/// Runs test `name` of this binary in a child with `var` set to `dir`: its status and stderr,
+/// or a failure if it runs past 30 s (a loop between handlers).
+fn run_child(name: &str, var: &str, dir: &std::path::Path) -> (std::process::ExitStatus, String) {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_handler_that_hands_the_signal_back_ends_the_process_once",
-        ])
-        .env(CHILD, dir.path())
+        .args(["--exact", name])
+        .env(var, dir)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -278,19 +343,13 @@ fn a_handler_that_hands_the_signal_back_ends_the_process_once() {
         }
         if std::time::Instant::now() > deadline {
             child.kill().unwrap();
-            panic!("the child loops between the two handlers");
+            panic!("{name}: the child loops between the handlers");
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    use std::os::unix::process::ExitStatusExt;
-    assert_eq!(
-        status.signal(),
-        Some(libc_sigbus()),
-        "child: {status:?}\n{stderr}"
-    );
-    assert_eq!(stderr.matches("handed back").count(), 1, "{stderr}");
+    (status, stderr)
 }
 
 fn truncate(path: &std::path::Path, len: usize) {

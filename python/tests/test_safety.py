@@ -288,3 +288,26 @@ def test_a_readers_whole_file_data_is_guarded_and_of_the_file_opened(tmp_path):
     subprocess.run([sys.executable, "-c", f"import os; os.truncate({str(path)!r}, 8192)"], check=True)
     assert data[:8192].tobytes() == original[:8192]
     assert not data[8192:].any()
+
+
+def test_a_bus_error_after_faulthandler_is_disabled_ends_the_process(tmp_path):
+    # faulthandler, put behind the guard, then disabled: a SIGBUS outside weightmap's
+    # mappings must still end the process (not fault forever between the two handlers).
+    model_path, victim = tmp_path / "a.safetensors", tmp_path / "victim.bin"
+    done = run_python(
+        "import faulthandler, os\n"
+        "import numpy as np\n"
+        "from safetensors.numpy import save_file\n"
+        "import weightmap\n"
+        f"save_file({{'a': np.ones(1 << 16, dtype=np.float32)}}, {str(model_path)!r})\n"
+        f"model = weightmap.open({str(model_path)!r})\n"
+        "faulthandler.enable()\n"
+        "model.tensors['a'].numpy()\n"
+        "faulthandler.disable()\n"
+        f"open({str(victim)!r}, 'wb').write(b'1' * (1 << 20))\n"
+        f"mapped = np.memmap({str(victim)!r}, mode='r')\n"
+        f"os.truncate({str(victim)!r}, 0)\n"
+        "print(mapped[500000])\n",
+        timeout=30,
+    )
+    assert done.returncode == -signal.SIGBUS, (done.returncode, done.stderr)
