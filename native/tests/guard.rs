@@ -119,26 +119,20 @@ fn a_fault_outside_guarded_mappings_still_kills() {
             .unwrap();
         let byte = std::hint::black_box(unguarded.as_slice()[6 * MIB]);
         // Not reached: the read above ends the process.
-        println!("survived, read {byte}");
+        eprintln!("survived, read {byte}");
         std::process::exit(0);
     }
     let dir = scratch();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_fault_outside_guarded_mappings_still_kills",
-            "--nocapture",
-        ])
-        .env(CHILD, dir.path())
-        .output()
-        .unwrap();
+    let (status, stderr) = run_child(
+        "a_fault_outside_guarded_mappings_still_kills",
+        CHILD,
+        dir.path(),
+    );
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(
-        out.status.signal(),
+        status.signal(),
         Some(libc_sigbus()),
-        "child: {:?}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout)
+        "child: {status:?}\n{stderr}"
     );
 }
 
@@ -191,26 +185,16 @@ fn a_later_handler_is_put_behind_the_guard_and_still_called() {
         // SAFETY: raising a signal whose handler (the guard, then the foreign one) returns.
         assert_eq!(unsafe { libc::raise(libc::SIGBUS) }, 0);
         let calls = FOREIGN_CALLS.load(std::sync::atomic::Ordering::SeqCst);
-        println!("foreign handler calls: {calls}");
+        eprintln!("foreign handler calls: {calls}");
         std::process::exit(if calls == 1 { 0 } else { 3 });
     }
     let dir = scratch();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_later_handler_is_put_behind_the_guard_and_still_called",
-            "--nocapture",
-        ])
-        .env(CHILD, dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "child: {:?}\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let (status, stderr) = run_child(
+        "a_later_handler_is_put_behind_the_guard_and_still_called",
+        CHILD,
+        dir.path(),
     );
+    assert!(status.success(), "child: {status:?}\n{stderr}");
 }
 
 static SAVED_HANDLER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -309,7 +293,7 @@ fn a_fault_the_handler_behind_cannot_fix_ends_the_process() {
         let unguarded = MmapFile::open_untrusted(&plain).unwrap();
         truncate(&plain, 0);
         let byte = std::hint::black_box(unguarded.as_slice()[6 * MIB]);
-        println!("survived, read {byte}");
+        eprintln!("survived, read {byte}");
         std::process::exit(3);
     }
     let dir = scratch();
